@@ -1,0 +1,1 @@
+//! Criterion benchmarks of Spalding; run them with `cargo bench -p benches`.

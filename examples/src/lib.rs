@@ -1,0 +1,1 @@
+//! Runnable examples of Spalding; see `examples/*.rs` and run them with `cargo run -p examples --example <name>`.

@@ -1,0 +1,262 @@
+//! The partner-info document: what each party publishes about a VC at
+//! `{endpoint}/v1/virtual-clouds/{vc}` (DESIGN.md, "The partner protocol"),
+//! and its verification against what this party expects of a partner.
+//!
+//! The document holds only public facts: the protocol version, the VC and
+//! party names, the endpoint, the parameters, the party's certificate and its
+//! fingerprint, the membership as that party sees it (and for each member
+//! whether it admitted that member's current certificate) and its state.
+//! Signing and the rollback check belong to the transport; this module fixes
+//! the canonical bytes they sign.
+
+use serde::{Deserialize, Serialize};
+
+use crate::certificate::{Certificate, Fingerprint};
+use crate::name::PartyName;
+use sha2::{Digest, Sha256};
+
+use crate::parameters::ValidatedParameters;
+use crate::spec::{Endpoint, MAX_PARTNERS, Partner, State};
+
+/// The protocol version this build speaks.
+pub const PROTOCOL_VERSION: &str = "spalding.carbynestack.io/v1";
+
+/// One member as the publishing party sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MemberView {
+    /// Party name.
+    pub name: PartyName,
+    /// Its endpoint.
+    pub endpoint: Endpoint,
+    /// Fingerprint of the certificate the publisher currently knows for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<Fingerprint>,
+    /// The publisher admitted that certificate (always true for itself).
+    pub admitted: bool,
+}
+
+/// The facts of a document, everything but sequence number and signature.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DocumentBody {
+    /// Always [`PROTOCOL_VERSION`].
+    pub protocol: String,
+    /// The VC name, the same at every party.
+    pub virtual_cloud: String,
+    /// The publishing party.
+    pub party: PartyName,
+    /// The publishing party's own endpoint.
+    pub endpoint: Endpoint,
+    /// Its parameters (decimal strings on the wire, validated when read).
+    pub parameters: ValidatedParameters,
+    /// Its VCP certificate (PEM on the wire, parsed when read).
+    pub certificate: Certificate,
+    /// The fingerprint of that certificate.
+    pub fingerprint: Fingerprint,
+    /// Every member (itself included), sorted by name.
+    pub members: Vec<MemberView>,
+    /// Its lifecycle state.
+    pub state: State,
+}
+
+/// A document as served: the body, a sequence number that grows with every
+/// change, and a signature by the party's VCP key over [`canonical_bytes`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PartnerDocument {
+    /// The facts.
+    #[serde(flatten)]
+    pub body: DocumentBody,
+    /// Grows with every published change; a client refuses to go back.
+    pub sequence: u64,
+    /// Base64 signature over the canonical bytes, when signed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
+}
+
+/// The bytes a signature covers: the compact JSON of the body and the
+/// sequence number, fields in declaration order, no signature.
+pub fn canonical_bytes(body: &DocumentBody, sequence: u64) -> Result<Vec<u8>, DocumentError> {
+    #[derive(Serialize)]
+    struct Signed<'a> {
+        #[serde(flatten)]
+        body: &'a DocumentBody,
+        sequence: u64,
+    }
+    serde_json::to_vec(&Signed { body, sequence })
+        .map_err(|e| DocumentError::Encoding(e.to_string()))
+}
+
+/// A document that passed [`PartnerDocument::verify`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedDocument {
+    /// The publishing party.
+    pub party: PartyName,
+    /// Its parameters, validated.
+    pub parameters: ValidatedParameters,
+    /// Its certificate, parsed; the fingerprint is recomputed.
+    pub certificate: Certificate,
+    /// Its membership view, sorted by name.
+    pub members: Vec<MemberView>,
+    /// Its state.
+    pub state: State,
+    /// The sequence number.
+    pub sequence: u64,
+    /// [`view_digest`] of the members when the publisher admitted every one of
+    /// them; `None` otherwise. Lets the group barrier compare a partner's view
+    /// with ours in constant time.
+    pub mutual_digest: Option<ViewDigest>,
+}
+
+/// SHA-256 over a membership view: names, endpoints and fingerprints in player order.
+pub type ViewDigest = [u8; 32];
+
+/// The digest of a membership view in which every member is admitted with
+/// the given fingerprint. Every party of a formed VC computes the same value.
+pub fn view_digest<'a>(
+    members: impl Iterator<Item = (&'a PartyName, &'a Endpoint, &'a Fingerprint)>,
+) -> ViewDigest {
+    let mut hasher = Sha256::new();
+    for (name, endpoint, fingerprint) in members {
+        hasher.update(name.as_str().as_bytes());
+        hasher.update([0]);
+        hasher.update(endpoint.as_str().as_bytes());
+        hasher.update([0]);
+        hasher.update(fingerprint.as_str().as_bytes());
+        hasher.update([0]);
+    }
+    hasher.finalize().into()
+}
+
+/// Why a fetched document was refused. Nothing from a refused document is stored.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DocumentError {
+    /// Unknown protocol version.
+    #[error("document speaks protocol {found:?}, this Spalding speaks {PROTOCOL_VERSION:?}")]
+    Protocol {
+        /// What the document said.
+        found: String,
+    },
+    /// The document is about another VC.
+    #[error("document describes virtual cloud {found:?}, expected {expected:?}")]
+    VirtualCloud {
+        /// Expected VC name.
+        expected: String,
+        /// Found VC name.
+        found: String,
+    },
+    /// The document is from another party.
+    #[error("document is published by party {found:?}, expected {expected:?}")]
+    Party {
+        /// Expected party.
+        expected: String,
+        /// Found party.
+        found: String,
+    },
+    /// The document claims another endpoint.
+    #[error("document claims endpoint {found}, but the spec lists {expected}")]
+    Endpoint {
+        /// From our spec.
+        expected: String,
+        /// From the document.
+        found: String,
+    },
+    /// The fingerprint field does not match the certificate.
+    #[error("document fingerprint {claimed} does not match its certificate ({actual})")]
+    Fingerprint {
+        /// What the document says.
+        claimed: Fingerprint,
+        /// What the certificate hashes to.
+        actual: Fingerprint,
+    },
+    /// Too many members, or the same one twice.
+    #[error("document membership is malformed: {0}")]
+    Members(String),
+    /// The document could not be encoded.
+    #[error("document could not be encoded: {0}")]
+    Encoding(String),
+}
+
+impl PartnerDocument {
+    /// Checks the document against `partner` of `vc` as our spec names it.
+    /// Certificate and parameters were already parsed and validated when the
+    /// document was deserialised. Pure: no signature check (the transport does it).
+    pub fn verify(&self, vc: &str, partner: &Partner) -> Result<VerifiedDocument, DocumentError> {
+        let body = &self.body;
+        if body.protocol != PROTOCOL_VERSION {
+            return Err(DocumentError::Protocol {
+                found: shorten(&body.protocol),
+            });
+        }
+        if body.virtual_cloud != vc {
+            return Err(DocumentError::VirtualCloud {
+                expected: vc.to_owned(),
+                found: shorten(&body.virtual_cloud),
+            });
+        }
+        if body.party != partner.name {
+            return Err(DocumentError::Party {
+                expected: partner.name.to_string(),
+                found: body.party.to_string(),
+            });
+        }
+        if body.endpoint != partner.endpoint {
+            return Err(DocumentError::Endpoint {
+                expected: partner.endpoint.to_string(),
+                found: body.endpoint.to_string(),
+            });
+        }
+        let certificate = &body.certificate;
+        if certificate.fingerprint() != &body.fingerprint {
+            return Err(DocumentError::Fingerprint {
+                claimed: body.fingerprint.clone(),
+                actual: certificate.fingerprint().clone(),
+            });
+        }
+        if body.members.len() > MAX_PARTNERS + 1 {
+            return Err(DocumentError::Members(format!(
+                "{} members, at most {} are supported",
+                body.members.len(),
+                MAX_PARTNERS + 1
+            )));
+        }
+        let mut members = body.members.clone();
+        members.sort_by(|a, b| a.name.cmp(&b.name));
+        if let Some(pair) = members.windows(2).find(|w| w[0].name == w[1].name) {
+            return Err(DocumentError::Members(format!(
+                "{} is listed twice",
+                pair[0].name
+            )));
+        }
+        if !members.iter().any(|m| m.name == body.party) {
+            return Err(DocumentError::Members(
+                "the publisher is not among the members".to_owned(),
+            ));
+        }
+        let mutual_digest = members
+            .iter()
+            .map(|m| {
+                m.fingerprint
+                    .as_ref()
+                    .filter(|_| m.admitted)
+                    .map(|f| (&m.name, &m.endpoint, f))
+            })
+            .collect::<Option<Vec<_>>>()
+            .map(|all| view_digest(all.into_iter()));
+        Ok(VerifiedDocument {
+            party: body.party.clone(),
+            parameters: body.parameters.clone(),
+            certificate: certificate.clone(),
+            members,
+            state: body.state,
+            sequence: self.sequence,
+            mutual_digest,
+        })
+    }
+}
+
+/// At most 64 characters of untrusted text, for error messages.
+fn shorten(text: &str) -> String {
+    text.chars().take(64).collect()
+}

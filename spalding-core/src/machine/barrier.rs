@@ -1,0 +1,256 @@
+//! The group barrier, partner by partner: what this reconcile knows about each
+//! partner (its current fingerprint, admission, compatibility, view of the
+//! group) and the resulting [`Verdict`]. Pure and linear in the number of
+//! partners: a partner's whole view is compared through its digest.
+
+use crate::certificate::{Certificate, Fingerprint};
+use crate::document::{VerifiedDocument, ViewDigest};
+use crate::machine::{Fetch, LocalIdentity, PartnerObservation};
+use crate::name::PartyName;
+use crate::parameters::{Mismatch, ValidatedParameters, compatibility};
+use crate::partner::{Admission, PartnerStatus};
+use crate::spec::{Endpoint, Partner};
+
+/// What blocks a partner, from the freshest facts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Block {
+    /// No admission, or one that is not settled yet.
+    AwaitingAdmission,
+    /// The certificate differs from every admitted fingerprint.
+    CertificateChanged,
+    /// Parameters differ.
+    Incompatible,
+    /// Its view of the members differs from ours.
+    MembershipMismatch,
+    /// It has not admitted these members' current certificates.
+    AwaitingPartnerAdmission(Vec<PartyName>),
+}
+
+/// One member of the group as this party sees it now, in player order.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct GroupMember<'a> {
+    /// Name.
+    pub name: &'a PartyName,
+    /// Endpoint.
+    pub endpoint: &'a Endpoint,
+    /// Current certificate: ours, fetched now, or last stored.
+    pub certificate: Option<&'a Certificate>,
+    /// Current fingerprint (also known when only the status stored it).
+    pub fingerprint: Option<&'a Fingerprint>,
+}
+
+/// The barrier's verdict on one partner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// Every condition holds on fresh facts.
+    Ready,
+    /// Not fetched in this reconcile: nothing fresh is known.
+    Unknown,
+    /// Fresh facts say no; the first blocking reasons in barrier order.
+    Blocked(Vec<Block>),
+}
+
+/// One partner as evaluated in this reconcile.
+#[derive(Debug)]
+pub(crate) struct PartnerEval<'a> {
+    /// The partner from the spec.
+    pub partner: &'a Partner,
+    /// Its observation, if any.
+    pub observation: Option<&'a PartnerObservation>,
+    /// Its verified document, when fetched now.
+    pub document: Option<&'a VerifiedDocument>,
+    /// Why the fetch failed, when it did.
+    pub fetch_error: Option<&'a str>,
+    /// Its current fingerprint: fetched now, else last stored.
+    pub fingerprint: Option<&'a Fingerprint>,
+    /// The fingerprint an unpinned admission is bound to: the one shown to
+    /// the operator (stored), else the current one.
+    pub shown: Option<&'a Fingerprint>,
+    /// The fingerprint the admission vouches for.
+    pub admitted_fingerprint: Option<&'a Fingerprint>,
+    /// Admitted here with the current fingerprint.
+    pub admitted: bool,
+    /// Parameter mismatches (empty when compatible or unknown).
+    pub mismatches: Vec<Mismatch>,
+    /// Whether its parameters are known to be compatible.
+    pub compatible: bool,
+    /// Its document says it admitted our current certificate.
+    pub admitted_us: bool,
+    /// The verdict, filled in by [`judge`].
+    pub verdict: Verdict,
+}
+
+/// Evaluates what can be said of one partner alone. `binding` is the
+/// fingerprint an unpinned admission would be bound to.
+pub(crate) fn evaluate<'a>(
+    partner: &'a Partner,
+    observation: Option<&'a PartnerObservation>,
+    admissions: &[&'a Admission],
+    ours: &ValidatedParameters,
+    identity: &LocalIdentity,
+) -> PartnerEval<'a> {
+    let (document, fetch_error) = match observation.map(|o| &o.fetch) {
+        Some(Fetch::Fetched(doc)) => (Some(doc.as_ref()), None),
+        Some(Fetch::Failed(reason)) => (None, Some(reason.as_str())),
+        Some(Fetch::Skipped) | None => (None, Some("not fetched yet")),
+    };
+    let stored_status = observation
+        .and_then(|o| o.stored.as_ref())
+        .and_then(|s| s.status.as_ref());
+    let fingerprint = document
+        .map(|d| d.certificate.fingerprint())
+        .or_else(|| stored_status.and_then(|s| s.fingerprint.as_ref()));
+    // The fingerprint an unpinned, unbound admission binds to: the one the
+    // operator was shown (stored), else the current one.
+    let shown = stored_status
+        .and_then(|s| s.fingerprint.as_ref())
+        .or(fingerprint);
+    let vouched: Vec<&Fingerprint> = admissions
+        .iter()
+        .filter_map(|a| a.fingerprint().or(shown))
+        .collect();
+    let admitted = fingerprint.is_some_and(|f| vouched.contains(&f));
+    let admitted_fingerprint = if admitted {
+        fingerprint
+    } else {
+        vouched.first().copied()
+    };
+    let (mismatches, compatible) = match document {
+        Some(doc) => {
+            let mismatches = compatibility(ours, &doc.parameters);
+            let compatible = mismatches.is_empty();
+            (mismatches, compatible)
+        }
+        None => (Vec::new(), stored_status.is_some_and(|s| s.compatible)),
+    };
+    let admitted_us = match document {
+        Some(doc) => doc
+            .members
+            .binary_search_by(|m| m.name.cmp(&identity.name))
+            .ok()
+            .and_then(|i| doc.members.get(i))
+            .is_some_and(|m| {
+                m.admitted && m.fingerprint.as_ref() == Some(identity.certificate.fingerprint())
+            }),
+        None => stored_status.is_some_and(|s| s.partner_admitted_us),
+    };
+    PartnerEval {
+        partner,
+        observation,
+        document,
+        fetch_error,
+        fingerprint,
+        shown,
+        admitted_fingerprint,
+        admitted,
+        mismatches,
+        compatible,
+        admitted_us,
+        verdict: Verdict::Unknown,
+    }
+}
+
+/// Fills in each partner's verdict. `group` is the membership as this party
+/// sees it now; `expected` the digest of the fully admitted group view, known
+/// only when every partner was fetched now.
+pub(crate) fn judge(
+    evals: &mut [PartnerEval<'_>],
+    group: &[GroupMember<'_>],
+    expected: Option<&ViewDigest>,
+    has_admissions: impl Fn(&Partner) -> bool,
+) {
+    for eval in evals.iter_mut() {
+        let Some(doc) = eval.document else {
+            eval.verdict = Verdict::Unknown;
+            continue;
+        };
+        let mut blocks = Vec::new();
+        if !eval.admitted {
+            blocks.push(if has_admissions(eval.partner) {
+                Block::CertificateChanged
+            } else {
+                Block::AwaitingAdmission
+            });
+        }
+        if !eval.compatible {
+            blocks.push(Block::Incompatible);
+        }
+        let agrees = matches!((expected, doc.mutual_digest.as_ref()), (Some(e), Some(t)) if e == t);
+        if !agrees && let Some(block) = diagnose_view(doc, group) {
+            blocks.push(block);
+        }
+        let stale = expected.is_none() && blocks.is_empty();
+        eval.verdict = if stale {
+            Verdict::Unknown
+        } else if blocks.is_empty() {
+            Verdict::Ready
+        } else {
+            Verdict::Blocked(blocks)
+        };
+    }
+}
+
+/// Why a partner's view differs from the fully admitted group view (the slow
+/// path, taken only when the digests differ). `None` when it cannot be told
+/// because a member's current fingerprint is unknown here.
+fn diagnose_view(doc: &VerifiedDocument, group: &[GroupMember<'_>]) -> Option<Block> {
+    let same_members = doc.members.len() == group.len()
+        && doc
+            .members
+            .iter()
+            .zip(group)
+            .all(|(m, g)| &m.name == g.name && &m.endpoint == g.endpoint);
+    if !same_members {
+        return Some(Block::MembershipMismatch);
+    }
+    let mut pending = Vec::new();
+    for (view, member) in doc.members.iter().zip(group) {
+        match member.fingerprint {
+            None => return None,
+            Some(current) if view.admitted && view.fingerprint.as_ref() == Some(current) => {}
+            Some(_) => pending.push(member.name.clone()),
+        }
+    }
+    // Equal views with equal fingerprints have equal digests; reaching here
+    // with nothing pending means a fingerprint is only stored, not fresh.
+    (!pending.is_empty()).then_some(Block::AwaitingPartnerAdmission(pending))
+}
+
+/// Whether `stored` already says what `eval` would write, without building it.
+pub(crate) fn status_matches(stored: &PartnerStatus, eval: &PartnerEval<'_>) -> bool {
+    stored.admitted == eval.admitted
+        && stored.fingerprint.as_ref() == eval.fingerprint
+        && stored.admitted_fingerprint.as_ref() == eval.admitted_fingerprint
+        && stored.compatible == eval.compatible
+        && (eval.document.is_none() || stored.incompatibilities.len() == eval.mismatches.len())
+        && stored.partner_admitted_us == eval.admitted_us
+        && stored.reachable == eval.document.is_some()
+        && stored.last_fetch_error.as_deref() == eval.fetch_error
+        && (eval.mismatches.is_empty()
+            || stored
+                .incompatibilities
+                .iter()
+                .zip(&eval.mismatches)
+                .all(|(s, m)| *s == m.to_string()))
+}
+
+/// The status `eval` describes.
+pub(crate) fn status_of(eval: &PartnerEval<'_>, previous: Option<&PartnerStatus>) -> PartnerStatus {
+    let incompatibilities = if eval.document.is_some() {
+        eval.mismatches.iter().map(ToString::to_string).collect()
+    } else {
+        previous
+            .map(|p| p.incompatibilities.clone())
+            .unwrap_or_default()
+    };
+    PartnerStatus {
+        admitted: eval.admitted,
+        fingerprint: eval.fingerprint.cloned(),
+        admitted_fingerprint: eval.admitted_fingerprint.cloned(),
+        compatible: eval.compatible,
+        incompatibilities,
+        partner_admitted_us: eval.admitted_us,
+        reachable: eval.document.is_some(),
+        last_fetch_error: eval.fetch_error.map(str::to_owned),
+    }
+}

@@ -1,0 +1,440 @@
+//! `decide`: from what one reconcile observed to the plan that moves the VC
+//! forward, as a pure function.
+//!
+//! The pipeline inside is: index the observations → evaluate every partner
+//! ([`super::barrier`]) → judge the group barrier → derive the state from
+//! local facts → plan partner records, the published document, lifecycle
+//! actions, events and status, in that order. Every comparison with what is
+//! stored is made before anything is built, so a VC at rest yields an empty
+//! plan without allocating much.
+//!
+//! State rules:
+//! - barrier **holds** (all partners fresh and ready): the state is what the
+//!   local facts support, and lifecycle actions are planned toward `ready`;
+//! - barrier **stale** (a partner unreachable, no fresh contradiction): the
+//!   state is the lower of the current state and what local facts support;
+//!   nothing is launched;
+//! - barrier **blocked** (a fresh contradiction): the state is `admission`;
+//!   nothing is launched and nothing created is deleted.
+
+use crate::condition::{ConditionStatus, merge, reasons, types, unchanged};
+use crate::configuration::{Formation, FormedMember};
+use crate::document::view_digest;
+use crate::machine::barrier::{
+    GroupMember, PartnerEval, Verdict, evaluate, judge, status_matches, status_of,
+};
+use crate::machine::conditions::{Facts, drafts, events};
+use crate::machine::publish::{Line, body, published_matches};
+use crate::machine::{Action, Observed, PartnerObservation, Plan};
+use crate::partner::{
+    Admission, CertificateRef, PartnerRecord, certificate_config_map_name,
+    is_certificate_config_map_name,
+};
+use crate::ports::{Applied, KeyGenerationPhase};
+use crate::spec::{SpecError, State, ValidatedSpec, VirtualCloudStatus};
+
+/// The phase of key generation launched by this plan.
+static PENDING: KeyGenerationPhase = KeyGenerationPhase::Pending;
+
+/// The group barrier over all partners.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Barrier {
+    /// Every partner is fresh and ready.
+    Holds,
+    /// Some partner is unknown; none is blocked.
+    Stale,
+    /// Fresh facts block some partner.
+    Blocked,
+}
+
+/// Decides what to do for the VC described by `obs`. Pure: no I/O, no clock
+/// (conditions are stamped with `obs.now`), no randomness.
+///
+/// ```
+/// # use spalding_core::{decide, Action};
+/// # fn check(obs: &spalding_core::Observed) {
+/// let plan = decide(obs);
+/// for action in &plan.actions {
+///     // execute through the ports, in order
+/// #   let _ = action;
+/// }
+/// # }
+/// ```
+pub fn decide(obs: &Observed) -> Plan {
+    match &obs.spec {
+        Ok(spec) => decide_valid(obs, spec),
+        Err(error) => decide_invalid(obs, error),
+    }
+}
+
+/// An invalid spec: report it, change nothing stored.
+fn decide_invalid(obs: &Observed, error: &SpecError) -> Plan {
+    let message = error.to_string();
+    let mut desired: Vec<_> = obs
+        .status
+        .conditions
+        .iter()
+        .filter(|c| c.type_ != types::SPEC_VALID)
+        .cloned()
+        .collect();
+    let already = obs.status.conditions.iter().any(|c| {
+        c.type_ == types::SPEC_VALID
+            && c.status == ConditionStatus::False
+            && c.message == message
+            && c.observed_generation == obs.generation
+    });
+    if already {
+        return Plan::default();
+    }
+    let spec_condition = merge(
+        &obs.status.conditions,
+        vec![crate::condition::ConditionDraft::fails(
+            types::SPEC_VALID,
+            reasons::INVALID_SPEC,
+            message.clone(),
+        )],
+        obs.generation,
+        &obs.now,
+    );
+    desired.splice(0..0, spec_condition);
+    let status = VirtualCloudStatus {
+        state: obs.status.state,
+        player_id: obs.status.player_id,
+        player_count: obs.status.player_count,
+        observed_generation: obs.generation,
+        conditions: desired,
+    };
+    Plan {
+        actions: vec![
+            Action::RecordEvent(crate::ports::Event {
+                kind: crate::ports::EventKind::Warning,
+                reason: reasons::INVALID_SPEC,
+                message,
+            }),
+            Action::UpdateStatus(Box::new(status)),
+        ],
+    }
+}
+
+fn decide_valid(obs: &Observed, spec: &ValidatedSpec) -> Plan {
+    let mut actions = Vec::new();
+
+    // Index observations and admissions by partner name.
+    let mut observations: Vec<&PartnerObservation> = obs.partners.iter().collect();
+    observations.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+    let mut admissions: Vec<&Admission> = obs.admissions.iter().collect();
+    admissions.sort_by(|a, b| a.partner.cmp(&b.partner));
+    let admissions_of = |name: &crate::name::PartyName| -> &[&Admission] {
+        let start = admissions.partition_point(|a| &a.partner < name);
+        let end = admissions.partition_point(|a| &a.partner <= name);
+        &admissions[start..end]
+    };
+    let observation_of = |name: &crate::name::PartyName| {
+        observations
+            .binary_search_by(|o| o.name.cmp(name))
+            .ok()
+            .map(|i| observations[i])
+    };
+
+    // Partners that left the spec.
+    for o in &observations {
+        let in_spec = spec
+            .partners
+            .binary_search_by(|p| p.name.cmp(&o.name))
+            .is_ok();
+        if !in_spec && o.stored.is_some() {
+            actions.push(Action::RemovePartner {
+                partner: o.name.clone(),
+            });
+        }
+    }
+
+    // Evaluate every partner, then the group view in player order.
+    let mut evals: Vec<PartnerEval<'_>> = spec
+        .partners
+        .iter()
+        .map(|p| {
+            let observation = observation_of(&p.name);
+            evaluate(
+                p,
+                observation,
+                admissions_of(&p.name),
+                &spec.parameters,
+                &obs.identity,
+            )
+        })
+        .collect();
+    let me = &obs.identity;
+    let player_id = evals.partition_point(|e| e.partner.name < me.name);
+    let mut lines: Vec<Line<'_>> = Vec::with_capacity(evals.len() + 1);
+    for (index, eval) in evals.iter().enumerate() {
+        if index == player_id {
+            lines.push(own_line(obs));
+        }
+        let certificate = eval.document.map(|d| &d.certificate).or_else(|| {
+            eval.observation
+                .and_then(|o| o.stored.as_ref())
+                .and_then(|s| s.certificate.as_ref())
+        });
+        lines.push(Line {
+            member: GroupMember {
+                name: &eval.partner.name,
+                endpoint: &eval.partner.endpoint,
+                certificate,
+                fingerprint: eval.fingerprint,
+            },
+            admitted: eval.admitted,
+        });
+    }
+    if player_id == evals.len() {
+        lines.push(own_line(obs));
+    }
+    let group: Vec<GroupMember<'_>> = lines.iter().map(|l| l.member).collect();
+    let all_fresh = evals.iter().all(|e| e.document.is_some());
+    let expected = all_fresh.then(|| {
+        view_digest(
+            group
+                .iter()
+                .filter_map(|m| m.fingerprint.map(|f| (m.name, m.endpoint, f))),
+        )
+    });
+    judge(&mut evals, &group, expected.as_ref(), |p| {
+        !admissions_of(&p.name).is_empty()
+    });
+
+    // Partner records, admission bindings and partner statuses.
+    for eval in &evals {
+        plan_partner(obs, eval, admissions_of(&eval.partner.name), &mut actions);
+    }
+
+    let barrier = if evals
+        .iter()
+        .any(|e| matches!(e.verdict, Verdict::Blocked(_)))
+    {
+        Barrier::Blocked
+    } else if evals.iter().any(|e| e.verdict == Verdict::Unknown) {
+        Barrier::Stale
+    } else {
+        Barrier::Holds
+    };
+
+    // Local facts, measured against the group as known now, as they will be
+    // once this plan has run: conditions describe the world after the plan,
+    // so deciding again after executing it finds nothing to do.
+    let holds = barrier == Barrier::Holds;
+    let player_id = u32::try_from(player_id).unwrap_or(u32::MAX);
+    let same_players =
+        |applied: &Formation| formation_matches(applied, player_id, spec, &group, false);
+    let current = |a: &'_ Option<Applied>| {
+        a.as_ref()
+            .filter(|a| same_players(&a.formation))
+            .map(|a| a.ready)
+    };
+    let keys = obs
+        .key_generation
+        .as_ref()
+        .filter(|k| same_players(&k.formation));
+    let plan_mac = holds && !obs.mac_key_exists;
+    let plan_launch = holds && keys.is_none();
+    let key_phase = if plan_launch {
+        Some(&PENDING)
+    } else {
+        keys.map(|k| &k.phase)
+    };
+    let keys_ok =
+        (obs.mac_key_exists || plan_mac) && key_phase == Some(&KeyGenerationPhase::Succeeded);
+    let config_now = obs
+        .configuration
+        .as_ref()
+        .is_some_and(|c| formation_matches(c, player_id, spec, &group, true));
+    let plan_config = holds && keys_ok && !config_now;
+    let config_ok = config_now || plan_config;
+    let services = current(&obs.services);
+    let plan_services = holds && keys_ok && services.is_none();
+    let services_ok = services == Some(true);
+    let gateways = current(&obs.gateways);
+    let plan_gateways = holds && config_ok && services_ok && gateways.is_none();
+    let gateways_ok = gateways == Some(true);
+    let supported = if !keys_ok {
+        State::Initializing
+    } else if !(config_ok && services_ok && gateways_ok) {
+        State::Starting
+    } else {
+        State::Ready
+    };
+    let state = match barrier {
+        Barrier::Holds => supported,
+        Barrier::Stale => obs.status.state.min(supported),
+        Barrier::Blocked => State::Admission,
+    };
+
+    // Our partner-info document.
+    let republish = obs
+        .published
+        .as_ref()
+        .is_none_or(|p| !published_matches(p, obs, spec, &lines, state));
+    if republish {
+        actions.push(Action::PublishDocument(Box::new(body(
+            obs, spec, &lines, state,
+        ))));
+    }
+
+    // Lifecycle actions, only on fresh facts (all flags above imply `holds`).
+    let formation = || Box::new(build_formation(player_id, spec, &group));
+    if plan_mac {
+        actions.push(Action::CreateMacKeyShares);
+    }
+    if plan_launch {
+        actions.push(Action::LaunchKeyGeneration(formation()));
+    }
+    if plan_config {
+        actions.push(Action::WriteConfiguration(formation()));
+    }
+    if plan_services {
+        actions.push(Action::CreateServices(formation()));
+    }
+    if plan_gateways {
+        actions.push(Action::DeployGateways(formation()));
+    }
+
+    // Conditions, events and status.
+    let facts = Facts {
+        evals: &evals,
+        barrier,
+        key_phase,
+        keys_ok,
+        config_ok,
+        services_ok,
+        gateways_ok,
+        state,
+    };
+    let drafts = drafts(&facts);
+    let player_count = u32::try_from(group.len()).unwrap_or(u32::MAX);
+    let status_same = obs.status.state == state
+        && obs.status.player_id == Some(player_id)
+        && obs.status.player_count == Some(player_count)
+        && obs.status.observed_generation == obs.generation
+        && unchanged(&obs.status.conditions, &drafts, obs.generation);
+    if !status_same {
+        let status = VirtualCloudStatus {
+            state,
+            player_id: Some(player_id),
+            player_count: Some(player_count),
+            observed_generation: obs.generation,
+            conditions: merge(&obs.status.conditions, drafts, obs.generation, &obs.now),
+        };
+        actions.extend(
+            events(&obs.status, &status)
+                .into_iter()
+                .map(Action::RecordEvent),
+        );
+        actions.push(Action::UpdateStatus(Box::new(status)));
+    }
+    Plan { actions }
+}
+
+/// Our own line in the group view.
+fn own_line(obs: &Observed) -> Line<'_> {
+    let me = &obs.identity;
+    Line {
+        member: GroupMember {
+            name: &me.name,
+            endpoint: &me.endpoint,
+            certificate: Some(&me.certificate),
+            fingerprint: Some(me.certificate.fingerprint()),
+        },
+        admitted: true,
+    }
+}
+
+/// Plans the record, certificate, admission bindings and status of one partner.
+fn plan_partner(
+    obs: &Observed,
+    eval: &PartnerEval<'_>,
+    admissions: &[&Admission],
+    actions: &mut Vec<Action>,
+) {
+    let name = &eval.partner.name;
+    let stored = eval.observation.and_then(|o| o.stored.as_ref());
+    let mut record_exists = stored.is_some();
+    if let Some(doc) = eval.document {
+        if stored.and_then(|s| s.certificate.as_ref()) != Some(&doc.certificate) {
+            actions.push(Action::StoreCertificate {
+                partner: name.clone(),
+                certificate: doc.certificate.clone(),
+            });
+        }
+        let record_same = stored.is_some_and(|s| {
+            s.record.name == *name
+                && s.record.endpoint == eval.partner.endpoint
+                && s.record.parameters == doc.parameters
+                && s.record.certificate.namespace == obs.vc.namespace
+                && is_certificate_config_map_name(&s.record.certificate.name, &obs.vc.name, name)
+        });
+        if !record_same {
+            actions.push(Action::UpsertPartner(PartnerRecord {
+                name: name.clone(),
+                endpoint: eval.partner.endpoint.clone(),
+                parameters: doc.parameters.clone(),
+                certificate: CertificateRef {
+                    name: certificate_config_map_name(&obs.vc.name, name),
+                    namespace: obs.vc.namespace.clone(),
+                },
+            }));
+            record_exists = true;
+        }
+    }
+    if let Some(shown) = eval.shown {
+        for admission in admissions.iter().filter(|a| a.fingerprint().is_none()) {
+            actions.push(Action::BindAdmission {
+                admission: admission.name.clone(),
+                fingerprint: shown.clone(),
+            });
+        }
+    }
+    let previous = stored.and_then(|s| s.status.as_ref());
+    if record_exists && !previous.is_some_and(|p| status_matches(p, eval)) {
+        actions.push(Action::UpdatePartnerStatus {
+            partner: name.clone(),
+            status: status_of(eval, previous),
+        });
+    }
+}
+
+/// Whether `applied` was built for the group as known now. With
+/// `certificates`, every member's certificate must match too.
+fn formation_matches(
+    applied: &Formation,
+    player_id: u32,
+    spec: &ValidatedSpec,
+    group: &[GroupMember<'_>],
+    certificates: bool,
+) -> bool {
+    applied.player_id == player_id
+        && applied.parameters == spec.parameters
+        && applied.members.len() == group.len()
+        && applied.members.iter().zip(group).all(|(a, g)| {
+            a.name == *g.name
+                && a.endpoint == *g.endpoint
+                && (!certificates || Some(&a.certificate) == g.certificate)
+        })
+}
+
+/// The formation of the group; called only when the barrier holds, so every
+/// member's certificate is fresh.
+fn build_formation(player_id: u32, spec: &ValidatedSpec, group: &[GroupMember<'_>]) -> Formation {
+    Formation {
+        player_id,
+        parameters: spec.parameters.clone(),
+        members: group
+            .iter()
+            .filter_map(|g| {
+                g.certificate.map(|c| FormedMember {
+                    name: g.name.clone(),
+                    endpoint: g.endpoint.clone(),
+                    certificate: c.clone(),
+                })
+            })
+            .collect(),
+    }
+}
