@@ -10,6 +10,8 @@
 
 use std::collections::BTreeMap;
 
+use serde::{Deserialize, Serialize};
+
 use crate::certificate::Certificate;
 use crate::name::PartyName;
 use crate::parameters::ValidatedParameters;
@@ -27,7 +29,8 @@ pub const MAC_KEY_SHARE_P: &str = "mac_key_share_p";
 pub const MAC_KEY_SHARE_2: &str = "mac_key_share_2";
 
 /// One member of a formed VC.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct FormedMember {
     /// Party name.
     pub name: PartyName,
@@ -38,8 +41,10 @@ pub struct FormedMember {
 }
 
 /// A Virtual Cloud whose group barrier held: who plays, in which order, with
-/// which parameters and certificates.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// which parameters and certificates. Serialisable, so adapters can record
+/// the formation they applied next to what they applied.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Formation {
     /// This party's player number.
     pub player_id: u32,

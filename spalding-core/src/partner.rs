@@ -70,6 +70,10 @@ pub struct PartnerStatus {
     /// Why the last fetch failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_fetch_error: Option<String>,
+    /// Sequence number of the last document accepted from the partner; a
+    /// document with a lower one is refused as a rollback.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sequence: Option<u64>,
 }
 
 /// A partner as stored at this party.

@@ -233,6 +233,20 @@ pub trait MpcLauncher: Send + Sync {
     ) -> Result<(), LauncherError>;
 }
 
+/// The document could not be signed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct SignError(pub String);
+
+/// Signs partner-info documents with the party's VCP key. Implemented where
+/// the key lives (`spalding-k8s`); the core only fixes the signed bytes
+/// ([`crate::document::canonical_bytes`]).
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+pub trait DocumentSigner: Send + Sync {
+    /// The signed document for `body` with sequence number `sequence`.
+    fn sign(&self, body: &DocumentBody, sequence: u64) -> Result<PartnerDocument, SignError>;
+}
+
 /// A source of cryptographically secure random bytes.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 pub trait Entropy: Send + Sync {

@@ -124,7 +124,15 @@ impl Reconciler {
             .as_ref()
             .map(|s| s.partners.as_slice())
             .unwrap_or_default();
-        let fetches = join_all(wanted.iter().map(|partner| self.fetch(vc, partner))).await;
+        let fetches = join_all(wanted.iter().map(|partner| {
+            let accepted = stored
+                .iter()
+                .find(|s| s.record.name == partner.name)
+                .and_then(|s| s.status.as_ref())
+                .and_then(|s| s.sequence);
+            self.fetch(vc, partner, accepted)
+        }))
+        .await;
         let mut partners: Vec<PartnerObservation> = wanted
             .iter()
             .zip(fetches)
@@ -166,9 +174,18 @@ impl Reconciler {
         }))
     }
 
-    async fn fetch(&self, vc: &VcKey, partner: &Partner) -> Fetch {
+    /// Fetches and verifies one partner's document; `accepted` is the
+    /// highest sequence number accepted from it before.
+    async fn fetch(&self, vc: &VcKey, partner: &Partner, accepted: Option<u64>) -> Fetch {
         match self.transport.fetch(&vc.name, &partner.endpoint).await {
             Ok(document) => match document.verify(&vc.name, partner) {
+                Ok(verified) if accepted.is_some_and(|a| verified.sequence < a) => {
+                    Fetch::Failed(format!(
+                        "document refused: sequence number {} is lower than {} accepted before (rollback)",
+                        verified.sequence,
+                        accepted.unwrap_or_default()
+                    ))
+                }
                 Ok(verified) => Fetch::Fetched(Box::new(verified)),
                 Err(refused) => Fetch::Failed(format!("document refused: {refused}")),
             },

@@ -226,12 +226,22 @@ pub(crate) fn status_matches(stored: &PartnerStatus, eval: &PartnerEval<'_>) -> 
         && stored.partner_admitted_us == eval.admitted_us
         && stored.reachable == eval.document.is_some()
         && stored.last_fetch_error.as_deref() == eval.fetch_error
+        && stored.sequence == sequence_of(eval, Some(stored))
         && (eval.mismatches.is_empty()
             || stored
                 .incompatibilities
                 .iter()
                 .zip(&eval.mismatches)
                 .all(|(s, m)| *s == m.to_string()))
+}
+
+/// The highest sequence number accepted from the partner.
+fn sequence_of(eval: &PartnerEval<'_>, previous: Option<&PartnerStatus>) -> Option<u64> {
+    let stored = previous.and_then(|p| p.sequence);
+    match eval.document {
+        Some(doc) => Some(stored.map_or(doc.sequence, |s| s.max(doc.sequence))),
+        None => stored,
+    }
 }
 
 /// The status `eval` describes.
@@ -252,5 +262,6 @@ pub(crate) fn status_of(eval: &PartnerEval<'_>, previous: Option<&PartnerStatus>
         partner_admitted_us: eval.admitted_us,
         reachable: eval.document.is_some(),
         last_fetch_error: eval.fetch_error.map(str::to_owned),
+        sequence: sequence_of(eval, previous),
     }
 }
