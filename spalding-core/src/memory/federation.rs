@@ -26,6 +26,7 @@ pub struct FederationParty {
     pub launcher: Arc<SimulatedLauncher>,
     /// Its reconciler.
     pub reconciler: Reconciler,
+    entropy: Arc<InsecureSeededEntropy>,
 }
 
 /// N parties forming one VC in memory.
@@ -76,13 +77,14 @@ impl Federation {
                     cluster.clone(),
                     transport.clone(),
                     launcher.clone(),
-                    entropy,
+                    entropy.clone(),
                 );
                 FederationParty {
                     identity,
                     cluster,
                     launcher,
                     reconciler,
+                    entropy,
                 }
             })
             .collect();
@@ -106,6 +108,23 @@ impl Federation {
     /// The shared transport (to take parties down and count fetches).
     pub fn transport(&self) -> &InProcessTransport {
         &self.transport
+    }
+
+    /// Gives party `index` a new identity (a rotated certificate), keeping its
+    /// cluster, launcher and entropy, as an operator restarting Spalding with a
+    /// new VCP certificate would.
+    pub fn set_identity(&mut self, index: usize, identity: LocalIdentity) {
+        let transport = self.transport.clone();
+        if let Some(party) = self.parties.get_mut(index) {
+            party.reconciler = Reconciler::new(
+                identity.clone(),
+                party.cluster.clone(),
+                transport,
+                party.launcher.clone(),
+                party.entropy.clone(),
+            );
+            party.identity = identity;
+        }
     }
 
     /// Reconciles party `index` once.

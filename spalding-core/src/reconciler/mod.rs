@@ -249,3 +249,6 @@ impl Reconciler {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
