@@ -301,14 +301,24 @@ pub struct CertificateSummary {
     pub not_after_unix: i64,
 }
 
-/// One parsed X.509 certificate, cheap to clone.
-#[derive(Clone, PartialEq, Eq)]
+/// One parsed X.509 certificate, cheap to clone. Two certificates are equal
+/// when their fingerprints are: the SHA-256 of the DER determines the DER, and
+/// with it the canonical PEM and the summary.
+#[derive(Clone)]
 pub struct Certificate {
     pem: Arc<str>,
     fingerprint: Fingerprint,
     der: Arc<[u8]>,
     summary: Arc<CertificateSummary>,
 }
+
+impl PartialEq for Certificate {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.der, &other.der) || self.fingerprint == other.fingerprint
+    }
+}
+
+impl Eq for Certificate {}
 
 impl fmt::Debug for Certificate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -57,6 +57,8 @@ pub(crate) struct PartnerEval<'a> {
     pub partner: &'a Partner,
     /// Its observation, if any.
     pub observation: Option<&'a PartnerObservation>,
+    /// Its admissions.
+    pub admissions: &'a [&'a Admission],
     /// Its verified document, when fetched now.
     pub document: Option<&'a VerifiedDocument>,
     /// Why the fetch failed, when it did.
@@ -85,7 +87,7 @@ pub(crate) struct PartnerEval<'a> {
 pub(crate) fn evaluate<'a>(
     partner: &'a Partner,
     observation: Option<&'a PartnerObservation>,
-    admissions: &[&'a Admission],
+    admissions: &'a [&'a Admission],
     ours: &ValidatedParameters,
     identity: &LocalIdentity,
 ) -> PartnerEval<'a> {
@@ -105,15 +107,12 @@ pub(crate) fn evaluate<'a>(
     let shown = stored_status
         .and_then(|s| s.fingerprint.as_ref())
         .or(fingerprint);
-    let vouched: Vec<&Fingerprint> = admissions
-        .iter()
-        .filter_map(|a| a.fingerprint().or(shown))
-        .collect();
-    let admitted = fingerprint.is_some_and(|f| vouched.contains(&f));
+    let mut vouched = admissions.iter().filter_map(|a| a.fingerprint().or(shown));
+    let admitted = fingerprint.is_some_and(|f| vouched.clone().any(|v| v == f));
     let admitted_fingerprint = if admitted {
         fingerprint
     } else {
-        vouched.first().copied()
+        vouched.next()
     };
     let (mismatches, compatible) = match document {
         Some(doc) => {
@@ -137,6 +136,7 @@ pub(crate) fn evaluate<'a>(
     PartnerEval {
         partner,
         observation,
+        admissions,
         document,
         fetch_error,
         fingerprint,
@@ -157,7 +157,6 @@ pub(crate) fn judge(
     evals: &mut [PartnerEval<'_>],
     group: &[GroupMember<'_>],
     expected: Option<&ViewDigest>,
-    has_admissions: impl Fn(&Partner) -> bool,
 ) {
     for eval in evals.iter_mut() {
         let Some(doc) = eval.document else {
@@ -166,7 +165,7 @@ pub(crate) fn judge(
         };
         let mut blocks = Vec::new();
         if !eval.admitted {
-            blocks.push(if has_admissions(eval.partner) {
+            blocks.push(if !eval.admissions.is_empty() {
                 Block::CertificateChanged
             } else {
                 Block::AwaitingAdmission

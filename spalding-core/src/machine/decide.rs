@@ -119,51 +119,60 @@ fn decide_invalid(obs: &Observed, error: &SpecError) -> Plan {
 fn decide_valid(obs: &Observed, spec: &ValidatedSpec) -> Plan {
     let mut actions = Vec::new();
 
-    // Index observations and admissions by partner name.
+    // Walk partners, observations and admissions together, all sorted by
+    // name: one pass, linear in the number of partners.
     let mut observations: Vec<&PartnerObservation> = obs.partners.iter().collect();
     observations.sort_unstable_by(|a, b| a.name.cmp(&b.name));
     let mut admissions: Vec<&Admission> = obs.admissions.iter().collect();
     admissions.sort_by(|a, b| a.partner.cmp(&b.partner));
-    let admissions_of = |name: &crate::name::PartyName| -> &[&Admission] {
-        let start = admissions.partition_point(|a| &a.partner < name);
-        let end = admissions.partition_point(|a| &a.partner <= name);
-        &admissions[start..end]
-    };
-    let observation_of = |name: &crate::name::PartyName| {
-        observations
-            .binary_search_by(|o| o.name.cmp(name))
-            .ok()
-            .map(|i| observations[i])
-    };
-
-    // Partners that left the spec.
-    for o in &observations {
-        let in_spec = spec
-            .partners
-            .binary_search_by(|p| p.name.cmp(&o.name))
-            .is_ok();
-        if !in_spec && o.stored.is_some() {
+    let removed = |o: &PartnerObservation, actions: &mut Vec<Action>| {
+        if o.stored.is_some() {
             actions.push(Action::RemovePartner {
                 partner: o.name.clone(),
             });
         }
+    };
+    let (mut next_observation, mut next_admission) = (0, 0);
+    let mut evals: Vec<PartnerEval<'_>> = Vec::with_capacity(spec.partners.len());
+    for partner in &spec.partners {
+        while let Some(o) = observations
+            .get(next_observation)
+            .filter(|o| o.name < partner.name)
+        {
+            removed(o, &mut actions);
+            next_observation += 1;
+        }
+        let observation = observations
+            .get(next_observation)
+            .copied()
+            .filter(|o| o.name == partner.name);
+        next_observation += usize::from(observation.is_some());
+        while admissions
+            .get(next_admission)
+            .is_some_and(|a| a.partner < partner.name)
+        {
+            next_admission += 1;
+        }
+        let first = next_admission;
+        while admissions
+            .get(next_admission)
+            .is_some_and(|a| a.partner == partner.name)
+        {
+            next_admission += 1;
+        }
+        let own = admissions.get(first..next_admission).unwrap_or_default();
+        evals.push(evaluate(
+            partner,
+            observation,
+            own,
+            &spec.parameters,
+            &obs.identity,
+        ));
+    }
+    for o in observations.get(next_observation..).unwrap_or_default() {
+        removed(o, &mut actions);
     }
 
-    // Evaluate every partner, then the group view in player order.
-    let mut evals: Vec<PartnerEval<'_>> = spec
-        .partners
-        .iter()
-        .map(|p| {
-            let observation = observation_of(&p.name);
-            evaluate(
-                p,
-                observation,
-                admissions_of(&p.name),
-                &spec.parameters,
-                &obs.identity,
-            )
-        })
-        .collect();
     let me = &obs.identity;
     let player_id = evals.partition_point(|e| e.partner.name < me.name);
     let mut lines: Vec<Line<'_>> = Vec::with_capacity(evals.len() + 1);
@@ -198,13 +207,11 @@ fn decide_valid(obs: &Observed, spec: &ValidatedSpec) -> Plan {
                 .filter_map(|m| m.fingerprint.map(|f| (m.name, m.endpoint, f))),
         )
     });
-    judge(&mut evals, &group, expected.as_ref(), |p| {
-        !admissions_of(&p.name).is_empty()
-    });
+    judge(&mut evals, &group, expected.as_ref());
 
     // Partner records, admission bindings and partner statuses.
     for eval in &evals {
-        plan_partner(obs, eval, admissions_of(&eval.partner.name), &mut actions);
+        plan_partner(obs, eval, &mut actions);
     }
 
     let barrier = if evals
@@ -348,12 +355,7 @@ fn own_line(obs: &Observed) -> Line<'_> {
 }
 
 /// Plans the record, certificate, admission bindings and status of one partner.
-fn plan_partner(
-    obs: &Observed,
-    eval: &PartnerEval<'_>,
-    admissions: &[&Admission],
-    actions: &mut Vec<Action>,
-) {
+fn plan_partner(obs: &Observed, eval: &PartnerEval<'_>, actions: &mut Vec<Action>) {
     let name = &eval.partner.name;
     let stored = eval.observation.and_then(|o| o.stored.as_ref());
     let mut record_exists = stored.is_some();
@@ -385,7 +387,7 @@ fn plan_partner(
         }
     }
     if let Some(shown) = eval.shown {
-        for admission in admissions.iter().filter(|a| a.fingerprint().is_none()) {
+        for admission in eval.admissions.iter().filter(|a| a.fingerprint().is_none()) {
             actions.push(Action::BindAdmission {
                 admission: admission.name.clone(),
                 fingerprint: shown.clone(),
