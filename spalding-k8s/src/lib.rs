@@ -9,6 +9,7 @@ pub mod entropy;
 pub mod identity;
 pub mod inspect;
 pub mod retry;
+pub mod sample;
 pub mod server;
 pub mod signing;
 pub mod transport;
