@@ -4,9 +4,11 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 use spalding_core::certificate::Certificate;
-use spalding_core::parameters::Parameters;
+use spalding_core::parameters::{Parameters, ValidatedParameters};
+
+mod serve;
 
 /// Spalding: form Carbyne Stack Virtual Clouds among independent parties.
 #[derive(Debug, Parser)]
@@ -41,6 +43,46 @@ enum Command {
         /// The PEM file holding exactly one certificate.
         file: PathBuf,
     },
+    /// Work with partners.
+    Partner {
+        #[command(subcommand)]
+        command: PartnerCommand,
+    },
+    /// Serve one signed single-party document (benchmarks and demos).
+    #[command(hide = true)]
+    ServeDocument(serve::ServeDocument),
+}
+
+#[derive(Debug, Subcommand)]
+enum PartnerCommand {
+    /// Fetch, verify and show a partner's document, before admitting it.
+    Inspect {
+        /// The partner's endpoint, e.g. https://spalding.party-b.example.
+        endpoint: String,
+        /// The Virtual Cloud name.
+        #[arg(long)]
+        virtual_cloud: String,
+        /// Extra trusted CA certificates (PEM), added to the Web PKI roots.
+        #[arg(long)]
+        ca_file: Option<PathBuf>,
+        /// Our parameters (JSON, as in the VirtualCloud spec) to check
+        /// compatibility against; the Carbyne Stack defaults otherwise.
+        #[arg(long)]
+        parameters: Option<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Output::Text)]
+        output: Output,
+        /// Development only: allow an http:// endpoint.
+        #[arg(long)]
+        allow_plain_http: bool,
+    },
+}
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Output {
+    Text,
+    Json,
 }
 
 fn run(cli: Cli) -> Result<String, String> {
@@ -70,7 +112,64 @@ fn run(cli: Cli) -> Result<String, String> {
                 Certificate::from_pem(&pem).map_err(|e| format!("{}: {e}", file.display()))?;
             Ok(certificate.fingerprint().to_string())
         }
+        Command::Partner {
+            command:
+                PartnerCommand::Inspect {
+                    endpoint,
+                    virtual_cloud,
+                    ca_file,
+                    parameters,
+                    output,
+                    allow_plain_http,
+                },
+        } => {
+            let parameters = match parameters {
+                Some(file) => read_parameters(&file)?,
+                None => ValidatedParameters::carbyne_stack_default(),
+            };
+            let extra_ca_pem = match ca_file {
+                Some(file) => {
+                    Some(std::fs::read(&file).map_err(|e| format!("{}: {e}", file.display()))?)
+                }
+                None => None,
+            };
+            let options = spalding_k8s::inspect::InspectOptions {
+                virtual_cloud,
+                parameters,
+                transport: spalding_k8s::transport::TransportOptions {
+                    allow_plain_http,
+                    extra_ca_pem,
+                    ..Default::default()
+                },
+            };
+            let inspection = runtime()?
+                .block_on(spalding_k8s::inspect::inspect(&endpoint, options))
+                .map_err(|e| e.to_string())?;
+            match output {
+                Output::Text => Ok(inspection.to_text().trim_end().to_owned()),
+                Output::Json => {
+                    serde_json::to_string_pretty(&inspection).map_err(|e| e.to_string())
+                }
+            }
+        }
+        Command::ServeDocument(args) => runtime()?.block_on(serve::run(args)),
     }
+}
+
+/// A JSON parameters file, validated.
+fn read_parameters(file: &std::path::Path) -> Result<ValidatedParameters, String> {
+    let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    let wire: Parameters =
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", file.display()))?;
+    wire.validate()
+        .map_err(|e| format!("{}: {e}", file.display()))
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))
 }
 
 fn main() -> ExitCode {
