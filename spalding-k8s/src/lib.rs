@@ -9,3 +9,6 @@ pub mod cluster;
 pub mod controller;
 pub mod crd;
 pub mod entropy;
+
+#[cfg(test)]
+mod tests;
