@@ -43,6 +43,9 @@ enum Command {
         /// The PEM file holding exactly one certificate.
         file: PathBuf,
     },
+    /// Print the custom resource definitions (VirtualCloud, VirtualCloudPartner,
+    /// VirtualCloudPartnerAdmission) as YAML, as `deploy/crds.yaml` holds them.
+    Crd,
     /// Work with partners.
     Partner {
         #[command(subcommand)]
@@ -112,6 +115,9 @@ fn run(cli: Cli) -> Result<String, String> {
                 Certificate::from_pem(&pem).map_err(|e| format!("{}: {e}", file.display()))?;
             Ok(certificate.fingerprint().to_string())
         }
+        Command::Crd => spalding_k8s::crd::crds_yaml()
+            .map(|yaml| yaml.trim_end().to_owned())
+            .map_err(|e| e.to_string()),
         Command::Partner {
             command:
                 PartnerCommand::Inspect {

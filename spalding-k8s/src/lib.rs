@@ -1,10 +1,15 @@
 //! Spalding's adapters: implementations of `spalding-core`'s ports that do
-//! real I/O. The operating system's CSPRNG ([`entropy::OsEntropy`]), and the
-//! partner protocol of DESIGN.md: the party's VCP [`identity`], document
+//! real I/O: the operating system's CSPRNG ([`entropy::OsEntropy`]); the
+//! partner protocol of DESIGN.md — the party's VCP [`identity`], document
 //! [`signing`], the hardened HTTPS [`transport`] (with its [`retry`] policy),
 //! the partner-info [`server`] and [`inspect`], what an operator runs before
-//! admitting a partner. The Kubernetes `Cluster` follows.
+//! admitting a partner; and Kubernetes — the custom resources ([`crd`]), the
+//! `Cluster` port against the API server ([`cluster::KubeCluster`]) and the
+//! kube-runtime [`controller`] that runs the core's reconciler.
 
+pub mod cluster;
+pub mod controller;
+pub mod crd;
 pub mod entropy;
 pub mod identity;
 pub mod inspect;
@@ -13,3 +18,6 @@ pub mod sample;
 pub mod server;
 pub mod signing;
 pub mod transport;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,195 @@
+//! [`KubeCluster`]: the core's [`spalding_core::ports::Cluster`] port against
+//! a Kubernetes API server through kube's client.
+//!
+//! Every object Spalding writes is applied with server-side apply under one
+//! field manager ([`FIELD_MANAGER`]), carries the label
+//! `app.kubernetes.io/managed-by: spalding` and the label
+//! [`VIRTUAL_CLOUD_LABEL`] naming its VC, and an owner reference to the VC —
+//! except the key material (the MAC key share Secret), which must outlive the
+//! VC unless the user asks otherwise and so is never garbage-collected with
+//! it. The MAC key Secret is created with a plain POST (create-only: an
+//! existing Secret is never replaced or read back). Status is applied on the
+//! status subresource. [`objects`] builds the objects; [`port`] implements the
+//! port; [`cleanup`] removes what Spalding created when a VC is deleted.
+
+mod cleanup;
+pub mod objects;
+mod port;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use k8s_openapi::api::core::v1::ObjectReference;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use kube::runtime::events::{Recorder, Reporter};
+use kube::{Api, Client, Resource};
+use spalding_core::ports::{ClusterError, DocumentSigner, VcKey};
+
+pub use self::cleanup::Cleanup;
+use crate::crd::VirtualCloud;
+
+/// The field manager of every server-side apply Spalding makes.
+pub const FIELD_MANAGER: &str = "spalding";
+/// The standard label naming the tool that manages an object.
+pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
+/// The value of [`MANAGED_BY_LABEL`] on everything Spalding creates.
+pub const MANAGED_BY: &str = "spalding";
+/// The label naming the VC an object belongs to.
+pub const VIRTUAL_CLOUD_LABEL: &str = "spalding.carbynestack.io/virtual-cloud";
+/// The standard label naming an object's role.
+pub const COMPONENT_LABEL: &str = "app.kubernetes.io/component";
+/// The label marking key material (kept when a VC is deleted unless asked otherwise).
+pub const KEY_MATERIAL_LABEL: &str = "spalding.carbynestack.io/key-material";
+/// The annotation on [`spalding_core::configuration::VCP_CONFIG_MAP`] holding
+/// the applied formation as JSON.
+pub const FORMATION_ANNOTATION: &str = "spalding.carbynestack.io/formation";
+/// The key of the signed partner-info document (JSON) in its ConfigMap.
+pub const DOCUMENT_KEY: &str = "document.json";
+/// The key of the document's sequence number in its ConfigMap.
+pub const SEQUENCE_KEY: &str = "sequence";
+
+/// Name of the ConfigMap holding the published, signed partner-info document.
+pub fn document_config_map_name(vc: &str) -> String {
+    format!("{vc}-partner-document")
+}
+
+/// What Spalding remembers of a VC between calls of one reconcile: how to
+/// point at it (owner reference, Event reference) and the sequence number of
+/// the document it last read or published.
+#[derive(Debug, Clone, Default)]
+struct Known {
+    owner: Option<OwnerReference>,
+    reference: Option<ObjectReference>,
+    sequence: Option<u64>,
+}
+
+/// The [`spalding_core::ports::Cluster`] port against Kubernetes.
+#[derive(Clone)]
+pub struct KubeCluster {
+    client: Client,
+    recorder: Recorder,
+    signer: Arc<dyn DocumentSigner>,
+    known: Arc<Mutex<HashMap<VcKey, Known>>>,
+}
+
+impl std::fmt::Debug for KubeCluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KubeCluster").finish_non_exhaustive()
+    }
+}
+
+impl KubeCluster {
+    /// A cluster adapter using `client`, recording Events as `reporter` and
+    /// signing partner-info documents with `signer`.
+    pub fn new(client: Client, reporter: Reporter, signer: Arc<dyn DocumentSigner>) -> Self {
+        Self {
+            recorder: Recorder::new(client.clone(), reporter),
+            client,
+            signer,
+            known: Arc::default(),
+        }
+    }
+
+    /// The kube client.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    fn known(&self) -> MutexGuard<'_, HashMap<VcKey, Known>> {
+        // Every update is a single insert, so a poisoned lock holds no half-written state.
+        self.known.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Remembers how to point at `object`.
+    fn remember(&self, vc: &VcKey, object: &VirtualCloud) {
+        let mut known = self.known();
+        let entry = known.entry(vc.clone()).or_default();
+        entry.owner = object.controller_owner_ref(&());
+        entry.reference = Some(object.object_ref(&()));
+    }
+
+    /// Forgets a VC (after its deletion).
+    pub fn forget(&self, vc: &VcKey) {
+        self.known().remove(vc);
+    }
+
+    fn api<K>(&self, vc: &VcKey) -> Api<K>
+    where
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
+    {
+        Api::namespaced(self.client.clone(), &vc.namespace)
+    }
+
+    /// The owner reference to the VC, read from the API server when not known yet.
+    async fn owner(&self, vc: &VcKey) -> Result<OwnerReference, ClusterError> {
+        if let Some(owner) = self.known().get(vc).and_then(|k| k.owner.clone()) {
+            return Ok(owner);
+        }
+        self.fetch_reference(vc).await?;
+        self.known()
+            .get(vc)
+            .and_then(|k| k.owner.clone())
+            .ok_or_else(|| gone(vc))
+    }
+
+    /// The object reference Events point at.
+    async fn reference(&self, vc: &VcKey) -> Result<ObjectReference, ClusterError> {
+        if let Some(reference) = self.known().get(vc).and_then(|k| k.reference.clone()) {
+            return Ok(reference);
+        }
+        self.fetch_reference(vc).await?;
+        self.known()
+            .get(vc)
+            .and_then(|k| k.reference.clone())
+            .ok_or_else(|| gone(vc))
+    }
+
+    async fn fetch_reference(&self, vc: &VcKey) -> Result<(), ClusterError> {
+        let object = self
+            .api::<VirtualCloud>(vc)
+            .get_opt(&vc.name)
+            .await
+            .map_err(|e| kube_error(format!("read virtual cloud {}", vc_name(vc)), &e))?;
+        if let Some(object) = object {
+            self.remember(vc, &object);
+        }
+        Ok(())
+    }
+}
+
+/// `namespace/name`.
+fn vc_name(vc: &VcKey) -> String {
+    format!("{}/{}", vc.namespace, vc.name)
+}
+
+fn gone(vc: &VcKey) -> ClusterError {
+    ClusterError {
+        operation: format!("refer to virtual cloud {}", vc_name(vc)),
+        message: "the virtual cloud does not exist (any more)".to_owned(),
+        transient: false,
+    }
+}
+
+/// Whether an API error is worth retrying soon: conflicts, throttling,
+/// server-side failures and anything that never reached the server.
+fn transient(error: &kube::Error) -> bool {
+    match error {
+        kube::Error::Api(status) => matches!(status.code, 409 | 429 | 500..),
+        _ => true,
+    }
+}
+
+/// A [`ClusterError`] for a failed API call. The API server's message is
+/// kept: Spalding sends no secret in any request whose error is reported here.
+fn kube_error(operation: String, error: &kube::Error) -> ClusterError {
+    ClusterError {
+        operation,
+        message: error.to_string(),
+        transient: transient(error),
+    }
+}
+
+/// Whether the API answered 404.
+fn not_found(error: &kube::Error) -> bool {
+    matches!(error, kube::Error::Api(status) if status.code == 404)
+}
