@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::certificate::{Certificate, Fingerprint};
 use crate::name::PartyName;
-use sha2::{Digest, Sha256};
+use xxhash_rust::xxh3::Xxh3;
 
 use crate::parameters::ValidatedParameters;
 use crate::spec::{Endpoint, MAX_PARTNERS, Partner, State};
@@ -109,24 +109,30 @@ pub struct VerifiedDocument {
     pub mutual_digest: Option<ViewDigest>,
 }
 
-/// SHA-256 over a membership view: names, endpoints and fingerprints in player order.
-pub type ViewDigest = [u8; 32];
+/// A 128-bit XXH3 digest of a membership view: names, endpoints and
+/// fingerprints in player order.
+///
+/// Not a cryptographic hash, on purpose: a partner controls its own document
+/// and could claim any view it likes, so the digest guards against accidental
+/// differences only (a chance of 2^-128), and it is fast enough for the
+/// barrier to compare every partner's view on every reconcile.
+pub type ViewDigest = u128;
 
 /// The digest of a membership view in which every member is admitted with
 /// the given fingerprint. Every party of a formed VC computes the same value.
 pub fn view_digest<'a>(
     members: impl Iterator<Item = (&'a PartyName, &'a Endpoint, &'a Fingerprint)>,
 ) -> ViewDigest {
-    let mut hasher = Sha256::new();
+    let mut hasher = Xxh3::new();
     for (name, endpoint, fingerprint) in members {
         hasher.update(name.as_str().as_bytes());
-        hasher.update([0]);
+        hasher.update(&[0]);
         hasher.update(endpoint.as_str().as_bytes());
-        hasher.update([0]);
+        hasher.update(&[0]);
         hasher.update(fingerprint.as_str().as_bytes());
-        hasher.update([0]);
+        hasher.update(&[0]);
     }
-    hasher.finalize().into()
+    hasher.digest128()
 }
 
 /// Why a fetched document was refused. Nothing from a refused document is stored.
