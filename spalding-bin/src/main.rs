@@ -78,6 +78,9 @@ enum PartnerCommand {
         /// Development only: allow an http:// endpoint.
         #[arg(long)]
         allow_plain_http: bool,
+        /// Allow an endpoint on a loopback, link-local or private address.
+        #[arg(long)]
+        allow_private_addresses: bool,
     },
 }
 
@@ -127,6 +130,7 @@ fn run(cli: Cli) -> Result<String, String> {
                     parameters,
                     output,
                     allow_plain_http,
+                    allow_private_addresses,
                 },
         } => {
             let parameters = match parameters {
@@ -145,6 +149,7 @@ fn run(cli: Cli) -> Result<String, String> {
                 transport: spalding_k8s::transport::TransportOptions {
                     allow_plain_http,
                     extra_ca_pem,
+                    allow_private_addresses,
                     ..Default::default()
                 },
             };

@@ -88,6 +88,7 @@ async fn inspect_prints_a_valid_partner_and_exits_zero() {
             served.ca_file.display().to_string(),
             "--output".to_owned(),
             output.to_owned(),
+            "--allow-private-addresses".to_owned(),
         ]
     };
     let text = spalding(args("text")).await;
@@ -133,6 +134,7 @@ async fn inspect_fails_with_one_line_for_a_refused_document() {
         "vc-two".to_owned(),
         "--ca-file".to_owned(),
         served.ca_file.display().to_string(),
+        "--allow-private-addresses".to_owned(),
     ])
     .await;
     assert!(!unknown.status.success());
@@ -147,10 +149,25 @@ async fn inspect_fails_with_one_line_for_a_refused_document() {
         served.endpoint.to_string(),
         "--virtual-cloud".to_owned(),
         "vc-one".to_owned(),
+        "--allow-private-addresses".to_owned(),
     ])
     .await;
     assert!(!untrusted.status.success());
     assert!(String::from_utf8_lossy(&untrusted.stderr).contains("cannot connect"));
+
+    // A loopback endpoint is refused unless private addresses are allowed.
+    let private = spalding(vec![
+        "partner".to_owned(),
+        "inspect".to_owned(),
+        served.endpoint.to_string(),
+        "--virtual-cloud".to_owned(),
+        "vc-one".to_owned(),
+        "--ca-file".to_owned(),
+        served.ca_file.display().to_string(),
+    ])
+    .await;
+    assert!(!private.status.success());
+    assert!(String::from_utf8_lossy(&private.stderr).contains("not a public address"));
 
     let plain = spalding(vec![
         "partner".to_owned(),

@@ -7,6 +7,7 @@
 //! `Cluster` port against the API server ([`cluster::KubeCluster`]) and the
 //! kube-runtime [`controller`] that runs the core's reconciler.
 
+pub mod address;
 pub mod cluster;
 pub mod controller;
 pub mod crd;

@@ -30,6 +30,7 @@ use spalding_core::document::PartnerDocument;
 use spalding_core::ports::{PartnerTransport, TransportError};
 use spalding_core::spec::Endpoint;
 
+use crate::address::{PolicyResolver, is_public};
 use crate::retry::{Jitter, RetryPolicy};
 use crate::signing::{SignatureError, verify_signature};
 
@@ -51,6 +52,9 @@ pub struct TransportOptions {
     pub allow_plain_http: bool,
     /// Extra trusted roots, PEM, added to Mozilla's.
     pub extra_ca_pem: Option<Vec<u8>>,
+    /// Allow endpoints on loopback, link-local and private addresses
+    /// (see [`crate::address`]); off by default.
+    pub allow_private_addresses: bool,
 }
 
 impl Default for TransportOptions {
@@ -62,6 +66,7 @@ impl Default for TransportOptions {
             retry: RetryPolicy::default(),
             allow_plain_http: false,
             extra_ca_pem: None,
+            allow_private_addresses: false,
         }
     }
 }
@@ -98,6 +103,16 @@ pub enum FetchError {
         url: String,
         /// Why.
         reason: String,
+    },
+    /// The URL names a non-public IP address.
+    #[error(
+        "refusing {url}: {address} is not a public address; private partner addresses are not allowed"
+    )]
+    ForbiddenAddress {
+        /// The URL.
+        url: String,
+        /// The address.
+        address: std::net::IpAddr,
     },
     /// Plain HTTP without the development option.
     #[error("refusing plain HTTP to {url}: partner endpoints must use HTTPS")]
@@ -242,6 +257,9 @@ impl HttpsTransport {
             .connect_timeout(options.connect_timeout)
             .timeout(options.total_timeout)
             .https_only(!options.allow_plain_http)
+            .dns_resolver(Arc::new(PolicyResolver {
+                allow_private: options.allow_private_addresses,
+            }))
             .user_agent(concat!("spalding/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| TransportBuildError::Client(innermost(&e)))?;
@@ -295,6 +313,20 @@ impl HttpsTransport {
                     reason: format!("scheme {other:?} is not https"),
                 });
             }
+        }
+        let literal = url.host_str().and_then(|host| {
+            host.trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse::<std::net::IpAddr>()
+                .ok()
+        });
+        if let Some(address) =
+            literal.filter(|ip| !self.options.allow_private_addresses && !is_public(*ip))
+        {
+            return Err(FetchError::ForbiddenAddress {
+                url: shorten(raw),
+                address,
+            });
         }
         if !url.username().is_empty() || url.password().is_some() {
             return Err(FetchError::InvalidUrl {

@@ -46,6 +46,42 @@ async fn happy_path_fetches_a_signed_document_that_verifies() {
     );
 }
 
+/// Partner endpoints on loopback (or any non-public address) are refused
+/// unless private addresses are allowed: an IP literal before connecting, a
+/// host name once resolved.
+#[tokio::test]
+async fn private_partner_addresses_are_refused_by_default() {
+    let pki = Pki::new(true);
+    let party = Party::new("party-b");
+    let documents = Arc::new(Documents::default());
+    let running = start(&pki, documents.clone()).await;
+    documents.set(VC, party.document(VC, &running.endpoint, 1));
+    let strict = HttpsTransport::new(TransportOptions {
+        allow_private_addresses: false,
+        ..pki.options()
+    })
+    .unwrap();
+    let error = strict
+        .fetch_document(VC, &running.endpoint)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, FetchError::ForbiddenAddress { .. }),
+        "{error}"
+    );
+    let by_name = running.endpoint.as_str().replace("127.0.0.1", "localhost");
+    let error = strict
+        .fetch_url(&format!("{by_name}/v1/virtual-clouds/{VC}"))
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("non-public"), "{error}");
+    // The same server is reachable once private addresses are allowed.
+    pki.transport()
+        .fetch_document(VC, &running.endpoint)
+        .await
+        .unwrap();
+}
+
 #[tokio::test]
 async fn signed_source_signs_the_clusters_unsigned_documents_once_per_sequence() {
     let pki = Pki::new(true);

@@ -71,6 +71,8 @@ impl Pki {
             total_timeout: Duration::from_secs(5),
             retry: RetryPolicy::none(),
             extra_ca_pem: Some(self.ca_pem.clone().into_bytes()),
+            // The test servers listen on loopback.
+            allow_private_addresses: true,
             ..TransportOptions::default()
         }
     }
