@@ -116,7 +116,11 @@ pub(crate) fn evaluate<'a>(
     };
     let (mismatches, compatible) = match document {
         Some(doc) => {
-            let mismatches = compatibility(ours, &doc.parameters);
+            let mismatches = if *ours == doc.parameters {
+                Vec::new()
+            } else {
+                compatibility(ours, &doc.parameters)
+            };
             let compatible = mismatches.is_empty();
             (mismatches, compatible)
         }
