@@ -30,6 +30,7 @@ pub mod parameters;
 pub mod partner;
 pub mod ports;
 pub mod reconciler;
+pub mod render;
 pub mod spec;
 
 pub use machine::{Action, Observed, Plan, decide};

@@ -4,7 +4,8 @@
 //! [`signing`], the hardened HTTPS [`transport`] (with its [`retry`] policy),
 //! the partner-info [`server`] and [`inspect`], what an operator runs before
 //! admitting a partner; and Kubernetes — the custom resources ([`crd`]), the
-//! `Cluster` port against the API server ([`cluster::KubeCluster`]) and the
+//! `Cluster` port against the API server ([`cluster::KubeCluster`]), the
+//! `MpcLauncher` port as a Job ([`launcher::KubeLauncher`]) and the
 //! kube-runtime [`controller`] that runs the core's reconciler.
 
 pub mod address;
@@ -14,6 +15,7 @@ pub mod crd;
 pub mod entropy;
 pub mod identity;
 pub mod inspect;
+pub mod launcher;
 pub mod retry;
 pub mod sample;
 pub mod server;

@@ -10,9 +10,12 @@
 //! it. The MAC key Secret is created with a plain POST (create-only: an
 //! existing Secret is never replaced or read back). Status is applied on the
 //! status subresource. [`objects`] builds the objects; [`port`] implements the
-//! port; [`cleanup`] removes what Spalding created when a VC is deleted.
+//! port; [`lifecycle`] applies what the core renders (settings, TLS Secret,
+//! foundation services, Istio objects); [`cleanup`] removes what Spalding
+//! created when a VC is deleted.
 
 mod cleanup;
+pub mod lifecycle;
 pub mod objects;
 mod port;
 
@@ -26,6 +29,7 @@ use kube::{Api, Client, Resource};
 use spalding_core::ports::{ClusterError, DocumentSigner, VcKey};
 
 pub use self::cleanup::Cleanup;
+use self::lifecycle::Lifecycle;
 use crate::crd::VirtualCloud;
 
 /// The field manager of every server-side apply Spalding makes.
@@ -70,6 +74,7 @@ pub struct KubeCluster {
     recorder: Recorder,
     signer: Arc<dyn DocumentSigner>,
     known: Arc<Mutex<HashMap<VcKey, Known>>>,
+    lifecycle: Arc<Lifecycle>,
 }
 
 impl std::fmt::Debug for KubeCluster {
@@ -87,6 +92,7 @@ impl KubeCluster {
             client,
             signer,
             known: Arc::default(),
+            lifecycle: Arc::default(),
         }
     }
 

@@ -35,22 +35,17 @@ use crate::crd::{
     VirtualCloudPartnerAdmissionStatus, VirtualCloudPartnerStatus, VirtualCloudStatus as CrdStatus,
 };
 
-/// Services, gateways and the launcher against Kubernetes are issue 5.
-fn not_implemented(operation: &str, vc: &VcKey) -> ClusterError {
-    ClusterError {
-        operation: format!("{operation} of virtual cloud {}", vc_name(vc)),
-        message: "not implemented yet in the Kubernetes adapter (issue 5: services, gateways and key generation)".to_owned(),
-        transient: false,
-    }
-}
-
 fn apply() -> PatchParams {
     PatchParams::apply(FIELD_MANAGER).force()
 }
 
 impl KubeCluster {
     /// Server-side applies a ConfigMap.
-    async fn apply_config_map(&self, vc: &VcKey, map: &ConfigMap) -> Result<(), ClusterError> {
+    pub(super) async fn apply_config_map(
+        &self,
+        vc: &VcKey,
+        map: &ConfigMap,
+    ) -> Result<(), ClusterError> {
         let name = map.metadata.name.clone().unwrap_or_default();
         self.api::<ConfigMap>(vc)
             .patch(&name, &apply(), &Patch::Apply(map))
@@ -59,7 +54,11 @@ impl KubeCluster {
         Ok(())
     }
 
-    async fn config_map(&self, vc: &VcKey, name: &str) -> Result<Option<ConfigMap>, ClusterError> {
+    pub(super) async fn config_map(
+        &self,
+        vc: &VcKey,
+        name: &str,
+    ) -> Result<Option<ConfigMap>, ClusterError> {
         self.api::<ConfigMap>(vc)
             .get_opt(name)
             .await
@@ -253,7 +252,8 @@ impl Cluster for KubeCluster {
         }
     }
 
-    /// APPLY `io.carbynestack.engine.params`, then `cs-vcp-config` with the
+    /// APPLY `io.carbynestack.engine.params`, the settings ConfigMap and the
+    /// TLS Secret ([`super::lifecycle`]), then `cs-vcp-config` with the
     /// formation annotation (written last: it marks the configuration done).
     async fn write_configuration(
         &self,
@@ -269,6 +269,7 @@ impl Cluster for KubeCluster {
             formation.engine_params(),
         );
         self.apply_config_map(vc, &engine).await?;
+        self.write_carbyne_stack(vc, formation, &owner).await?;
         let json = serde_json::to_string(formation).map_err(|e| ClusterError {
             operation: format!("record the formation of {}", vc_name(vc)),
             message: e.to_string(),
@@ -285,24 +286,24 @@ impl Cluster for KubeCluster {
         self.apply_config_map(vc, &vcp).await
     }
 
-    /// Issue 5: no foundation services are created yet, so there are none.
-    async fn services(&self, _vc: &VcKey) -> Result<Option<Applied>, ClusterError> {
-        Ok(None)
+    /// GET the services record, then each recorded object (readiness).
+    async fn services(&self, vc: &VcKey) -> Result<Option<Applied>, ClusterError> {
+        self.applied_services(vc).await
     }
 
-    /// Issue 5: refuses.
-    async fn create_services(&self, vc: &VcKey, _: &Formation) -> Result<(), ClusterError> {
-        Err(not_implemented("create foundation services", vc))
+    /// GET the services record; APPLY each service; DELETE stale ones; APPLY the record.
+    async fn create_services(&self, vc: &VcKey, formation: &Formation) -> Result<(), ClusterError> {
+        self.apply_services(vc, formation).await
     }
 
-    /// Issue 5: no gateways are deployed yet, so there are none.
-    async fn gateways(&self, _vc: &VcKey) -> Result<Option<Applied>, ClusterError> {
-        Ok(None)
+    /// GET the gateways record.
+    async fn gateways(&self, vc: &VcKey) -> Result<Option<Applied>, ClusterError> {
+        self.applied_gateways(vc).await
     }
 
-    /// Issue 5: refuses.
-    async fn deploy_gateways(&self, vc: &VcKey, _: &Formation) -> Result<(), ClusterError> {
-        Err(not_implemented("deploy gateways", vc))
+    /// GET the gateways record; APPLY each Istio object; DELETE stale ones; APPLY the record.
+    async fn deploy_gateways(&self, vc: &VcKey, formation: &Formation) -> Result<(), ClusterError> {
+        self.apply_gateways(vc, formation).await
     }
 
     /// GET `<vc>-partner-document`; remembers its sequence number.

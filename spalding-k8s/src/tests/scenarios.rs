@@ -69,6 +69,9 @@ impl Stored {
             Exchange::get(format!("{SECRETS}/io.carbynestack.engine.params.secret")).not_found(),
         );
         reads.push(Exchange::get(format!("{CMS}/cs-vcp-config")).not_found());
+        // The records of applied services and gateways (none yet).
+        reads.push(Exchange::get(format!("{CMS}/foo-services")).not_found());
+        reads.push(Exchange::get(format!("{CMS}/foo-gateways")).not_found());
         let document = Exchange::get(format!("{CMS}/foo-partner-document"));
         reads.push(match &self.document {
             Some(d) => document.answer(d.clone()),
@@ -94,6 +97,8 @@ async fn first_reconcile(b: &spalding_core::certificate::Certificate) -> Stored 
     );
     let mut stored = Stored::new_vc();
     let mut script = stored.reads();
+    // The writes follow the reads: certificate, partner, its status, document, VC status.
+    let base = script.len();
     let fingerprint = b.fingerprint().as_str().to_owned();
     script.extend([
         Exchange::patch(format!("{CMS}/foo-b-cert{APPLY}")).body(json!({
@@ -123,21 +128,23 @@ async fn first_reconcile(b: &spalding_core::certificate::Certificate) -> Stored 
     // The partner and status applies are answered with the objects they create.
     let bodies = {
         let vc_json = stored.vc.clone();
-        let server = server.play_with(script, move |step, body, answers| match step {
-            6 | 7 | 9 => answers.push(body.clone()),
-            8 => answers.push(with_status(
-                answers.last().cloned().unwrap_or_default(),
-                body,
-            )),
-            10 => answers.push(with_status(vc_json.clone(), body)),
-            _ => {}
+        let server = server.play_with(script, move |step, body, answers| {
+            match step.checked_sub(base) {
+                Some(0 | 1 | 3) => answers.push(body.clone()),
+                Some(2) => answers.push(with_status(
+                    answers.last().cloned().unwrap_or_default(),
+                    body,
+                )),
+                Some(4) => answers.push(with_status(vc_json.clone(), body)),
+                _ => {}
+            }
         });
         let result = reconcile(Arc::new(virtual_cloud()), ctx).await;
         assert!(result.is_ok(), "{result:?}");
         finish(server).await
     };
-    let certificate = &bodies[6];
-    let document = &bodies[9];
+    let certificate = &bodies[base];
+    let document = &bodies[base + 3];
     assert!(
         document["data"]["document.json"]
             .as_str()
@@ -146,9 +153,9 @@ async fn first_reconcile(b: &spalding_core::certificate::Certificate) -> Stored 
         "the published document is signed"
     );
     stored.certificate = Some(certificate.clone());
-    stored.partner = Some(with_status(bodies[7].clone(), &bodies[8]));
+    stored.partner = Some(with_status(bodies[base + 1].clone(), &bodies[base + 2]));
     stored.document = Some(document.clone());
-    stored.vc = with_status(stored.vc.clone(), &bodies[10]);
+    stored.vc = with_status(stored.vc.clone(), &bodies[base + 4]);
     stored
 }
 

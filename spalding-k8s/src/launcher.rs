@@ -1,0 +1,430 @@
+//! [`KubeLauncher`]: the core's [`MpcLauncher`] port as a Kubernetes Job.
+//!
+//! A launch creates (create-only) the PersistentVolumeClaim for HE key
+//! material — key material: labelled as such, no owner reference, kept when
+//! the VC is deleted — applies the ConfigMap `<vc>-players` with MP-SPDZ's
+//! `players` file and the Service `<vc>-mpc` exposing this party's MPC port,
+//! and creates the Job `<vc>-keygen`. The Job mounts the MAC key Secret (the
+//! shares never appear in a spec), the players file and the PVC, runs the
+//! core's [`keygen_script`] (which retries while partners start and finally
+//! calls Istio's `quitquitquit` so the sidecar lets the pod complete) and has
+//! a backoff limit. The formation it was launched for is recorded in the
+//! Job's annotation [`FORMATION_ANNOTATION`]: a launch for another player set
+//! deletes the Job and creates it anew. Phases are read from the Job status.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use k8s_openapi::api::batch::v1::{Job, JobSpec, JobStatus};
+use k8s_openapi::api::core::v1::{
+    ConfigMap, ConfigMapVolumeSource, Container, PersistentVolumeClaim, PersistentVolumeClaimSpec,
+    PersistentVolumeClaimVolumeSource, PodSpec, PodTemplateSpec, SecretVolumeSource, Service,
+    ServicePort, ServiceSpec, Volume, VolumeMount, VolumeResourceRequirements,
+};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams, PropagationPolicy};
+use kube::{Api, Client, Resource, ResourceExt};
+use serde::{Deserialize, Serialize};
+use spalding_core::configuration::{Formation, MAC_KEY_SECRET};
+use spalding_core::ports::{KeyGeneration, KeyGenerationPhase, LauncherError, MpcLauncher, VcKey};
+use spalding_core::render::RenderSettings;
+use spalding_core::render::mpspdz::{KeyGenSettings, PLAYER_DATA, keygen_script, players_file};
+use spalding_core::render::templates::COWGEAR_IMAGE;
+
+use crate::cluster::objects::{labels, owned_meta};
+use crate::cluster::{FIELD_MANAGER, FORMATION_ANNOTATION, KEY_MATERIAL_LABEL};
+use crate::crd::VirtualCloud;
+
+/// [`crate::cluster::COMPONENT_LABEL`] of the key generation objects.
+pub const COMPONENT_KEY_GENERATION: &str = "key-generation";
+/// Key of the players file in its ConfigMap.
+pub const PLAYERS_KEY: &str = "players";
+
+/// Name of the key generation Job.
+pub fn job_name(vc: &str) -> String {
+    format!("{vc}-keygen")
+}
+
+/// Name of the players ConfigMap.
+pub fn players_config_map_name(vc: &str) -> String {
+    format!("{vc}-players")
+}
+
+/// Name of the Service exposing this party's MPC port.
+pub fn mpc_service_name(vc: &str) -> String {
+    format!("{vc}-mpc")
+}
+
+/// How key generation runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct LauncherSettings {
+    /// The image with MP-SPDZ's offline program.
+    pub image: String,
+    /// The container command; the script is appended as its last argument.
+    pub command: Vec<String>,
+    /// Retries of the Job's pod.
+    pub backoff_limit: i32,
+    /// Size of the HE key volume.
+    pub storage_size: String,
+    /// Storage class of the HE key volume (the cluster default if unset).
+    pub storage_class: Option<String>,
+    /// Access mode of the HE key volume.
+    pub access_mode: String,
+    /// What the container runs.
+    pub keygen: KeyGenSettings,
+}
+
+impl Default for LauncherSettings {
+    fn default() -> Self {
+        Self {
+            image: COWGEAR_IMAGE.to_owned(),
+            command: vec!["/bin/sh".to_owned(), "-c".to_owned()],
+            backoff_limit: 4,
+            storage_size: "1Gi".to_owned(),
+            storage_class: None,
+            access_mode: "ReadWriteOnce".to_owned(),
+            keygen: KeyGenSettings::default(),
+        }
+    }
+}
+
+/// MP-SPDZ key generation as a Kubernetes Job.
+#[derive(Clone)]
+pub struct KubeLauncher {
+    client: Client,
+    render: RenderSettings,
+    settings: LauncherSettings,
+}
+
+impl std::fmt::Debug for KubeLauncher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KubeLauncher")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+fn error(operation: String, e: &kube::Error) -> LauncherError {
+    LauncherError(format!("{operation}: {e}"))
+}
+
+fn is(code: u16, e: &kube::Error) -> bool {
+    matches!(e, kube::Error::Api(status) if status.code == code)
+}
+
+/// Where a Job stands, from its status.
+pub fn phase(status: Option<&JobStatus>) -> KeyGenerationPhase {
+    let Some(status) = status else {
+        return KeyGenerationPhase::Pending;
+    };
+    let conditions = status.conditions.as_deref().unwrap_or_default();
+    let holds = |kind: &str| {
+        conditions
+            .iter()
+            .find(|c| c.type_ == kind && c.status == "True")
+    };
+    if let Some(failed) = holds("Failed") {
+        let reason = [failed.reason.as_deref(), failed.message.as_deref()]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(": ");
+        return KeyGenerationPhase::Failed {
+            reason: if reason.is_empty() {
+                "the Job failed".to_owned()
+            } else {
+                reason
+            },
+        };
+    }
+    if holds("Complete").is_some() || status.succeeded.unwrap_or(0) > 0 {
+        return KeyGenerationPhase::Succeeded;
+    }
+    if status.active.unwrap_or(0) > 0 {
+        return KeyGenerationPhase::Running;
+    }
+    KeyGenerationPhase::Pending
+}
+
+impl KubeLauncher {
+    /// A launcher rendering with `render` and running as `settings` say.
+    pub fn new(client: Client, render: RenderSettings, settings: LauncherSettings) -> Self {
+        Self {
+            client,
+            render,
+            settings,
+        }
+    }
+
+    /// The HE key volume claim: key material, no owner reference.
+    pub fn volume_claim(&self, vc: &VcKey) -> PersistentVolumeClaim {
+        let mut labels = labels(&vc.name, COMPONENT_KEY_GENERATION);
+        labels.insert(KEY_MATERIAL_LABEL.to_owned(), "true".to_owned());
+        PersistentVolumeClaim {
+            metadata: ObjectMeta {
+                name: Some(self.render.he_key_claim.clone()),
+                namespace: Some(vc.namespace.clone()),
+                labels: Some(labels),
+                ..ObjectMeta::default()
+            },
+            spec: Some(PersistentVolumeClaimSpec {
+                access_modes: Some(vec![self.settings.access_mode.clone()]),
+                storage_class_name: self.settings.storage_class.clone(),
+                resources: Some(VolumeResourceRequirements {
+                    requests: Some(BTreeMap::from([(
+                        "storage".to_owned(),
+                        Quantity(self.settings.storage_size.clone()),
+                    )])),
+                    ..VolumeResourceRequirements::default()
+                }),
+                ..PersistentVolumeClaimSpec::default()
+            }),
+            ..PersistentVolumeClaim::default()
+        }
+    }
+
+    /// The players ConfigMap.
+    pub fn players_config_map(
+        &self,
+        vc: &VcKey,
+        formation: &Formation,
+        owner: &OwnerReference,
+    ) -> ConfigMap {
+        ConfigMap {
+            metadata: owned_meta(
+                &players_config_map_name(&vc.name),
+                vc,
+                labels(&vc.name, COMPONENT_KEY_GENERATION),
+                owner,
+            ),
+            data: Some(BTreeMap::from([(
+                PLAYERS_KEY.to_owned(),
+                players_file(formation, &self.render),
+            )])),
+            ..ConfigMap::default()
+        }
+    }
+
+    /// The Service selecting the Job's pod on this party's MPC port.
+    pub fn mpc_service(
+        &self,
+        vc: &VcKey,
+        formation: &Formation,
+        owner: &OwnerReference,
+    ) -> Service {
+        let labels = labels(&vc.name, COMPONENT_KEY_GENERATION);
+        let port = i32::from(self.render.mpc_base_port)
+            .saturating_add(i32::try_from(formation.player_id).unwrap_or(i32::MAX));
+        Service {
+            metadata: owned_meta(&mpc_service_name(&vc.name), vc, labels.clone(), owner),
+            spec: Some(ServiceSpec {
+                selector: Some(labels),
+                ports: Some(vec![ServicePort {
+                    name: Some("tcp-mpc".to_owned()),
+                    port,
+                    protocol: Some("TCP".to_owned()),
+                    ..ServicePort::default()
+                }]),
+                ..ServiceSpec::default()
+            }),
+            ..Service::default()
+        }
+    }
+
+    /// The key generation Job for `formation`.
+    pub fn job(
+        &self,
+        vc: &VcKey,
+        formation: &Formation,
+        owner: &OwnerReference,
+    ) -> Result<Job, LauncherError> {
+        let keygen = &self.settings.keygen;
+        let labels = labels(&vc.name, COMPONENT_KEY_GENERATION);
+        let mut metadata = owned_meta(&job_name(&vc.name), vc, labels.clone(), owner);
+        let recorded = serde_json::to_string(formation)
+            .map_err(|e| LauncherError(format!("record the formation: {e}")))?;
+        metadata.annotations = Some(BTreeMap::from([(
+            FORMATION_ANNOTATION.to_owned(),
+            recorded,
+        )]));
+        let players_dir = keygen
+            .players_file
+            .rsplit_once('/')
+            .map_or("/", |(dir, _)| dir)
+            .to_owned();
+        let mount = |name: &str, path: String, read_only| VolumeMount {
+            name: name.to_owned(),
+            mount_path: path,
+            read_only: Some(read_only),
+            ..VolumeMount::default()
+        };
+        let mut command = self.settings.command.clone();
+        command.push(keygen_script(formation, &self.render, keygen));
+        Ok(Job {
+            metadata,
+            spec: Some(JobSpec {
+                backoff_limit: Some(self.settings.backoff_limit),
+                template: PodTemplateSpec {
+                    metadata: Some(ObjectMeta {
+                        labels: Some(labels),
+                        ..ObjectMeta::default()
+                    }),
+                    spec: Some(PodSpec {
+                        restart_policy: Some("Never".to_owned()),
+                        containers: vec![Container {
+                            name: "keygen".to_owned(),
+                            image: Some(self.settings.image.clone()),
+                            command: Some(command),
+                            volume_mounts: Some(vec![
+                                mount("mac-key", keygen.mac_key_dir.clone(), true),
+                                mount("players", players_dir, true),
+                                mount(
+                                    "he-keys",
+                                    format!("{}/{PLAYER_DATA}", keygen.work_dir),
+                                    false,
+                                ),
+                            ]),
+                            ..Container::default()
+                        }],
+                        volumes: Some(vec![
+                            Volume {
+                                name: "mac-key".to_owned(),
+                                secret: Some(SecretVolumeSource {
+                                    secret_name: Some(MAC_KEY_SECRET.to_owned()),
+                                    default_mode: Some(0o400),
+                                    ..SecretVolumeSource::default()
+                                }),
+                                ..Volume::default()
+                            },
+                            Volume {
+                                name: "players".to_owned(),
+                                config_map: Some(ConfigMapVolumeSource {
+                                    name: players_config_map_name(&vc.name),
+                                    ..ConfigMapVolumeSource::default()
+                                }),
+                                ..Volume::default()
+                            },
+                            Volume {
+                                name: "he-keys".to_owned(),
+                                persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
+                                    claim_name: self.render.he_key_claim.clone(),
+                                    read_only: Some(false),
+                                }),
+                                ..Volume::default()
+                            },
+                        ]),
+                        ..PodSpec::default()
+                    }),
+                },
+                ..JobSpec::default()
+            }),
+            ..Job::default()
+        })
+    }
+
+    async fn owner(&self, vc: &VcKey) -> Result<OwnerReference, LauncherError> {
+        let api: Api<VirtualCloud> = Api::namespaced(self.client.clone(), &vc.namespace);
+        let object = api.get(&vc.name).await.map_err(|e| {
+            error(
+                format!("read virtual cloud {}/{}", vc.namespace, vc.name),
+                &e,
+            )
+        })?;
+        object.controller_owner_ref(&()).ok_or_else(|| {
+            LauncherError(format!(
+                "virtual cloud {}/{} has no uid",
+                vc.namespace, vc.name
+            ))
+        })
+    }
+}
+
+fn apply() -> PatchParams {
+    PatchParams::apply(FIELD_MANAGER).force()
+}
+
+#[async_trait]
+impl MpcLauncher for KubeLauncher {
+    /// GET the Job; its annotation is the formation, its status the phase.
+    async fn key_generation(&self, vc: &VcKey) -> Result<Option<KeyGeneration>, LauncherError> {
+        let api: Api<Job> = Api::namespaced(self.client.clone(), &vc.namespace);
+        let name = job_name(&vc.name);
+        let Some(job) = api
+            .get_opt(&name)
+            .await
+            .map_err(|e| error(format!("read Job {}/{name}", vc.namespace), &e))?
+        else {
+            return Ok(None);
+        };
+        // A Job without a readable formation counts as absent: it is replaced.
+        let Some(formation) = job
+            .annotations()
+            .get(FORMATION_ANNOTATION)
+            .and_then(|json| serde_json::from_str::<Formation>(json).ok())
+        else {
+            return Ok(None);
+        };
+        Ok(Some(KeyGeneration {
+            formation,
+            phase: phase(job.status.as_ref()),
+        }))
+    }
+
+    /// GET the VC (owner); POST the PVC (409 kept); APPLY the players
+    /// ConfigMap and the MPC Service; DELETE a Job of another formation;
+    /// POST the Job.
+    async fn launch_key_generation(
+        &self,
+        vc: &VcKey,
+        formation: &Formation,
+    ) -> Result<(), LauncherError> {
+        let ns = &vc.namespace;
+        let owner = self.owner(vc).await?;
+        let claims: Api<PersistentVolumeClaim> = Api::namespaced(self.client.clone(), ns);
+        match claims
+            .create(&PostParams::default(), &self.volume_claim(vc))
+            .await
+        {
+            Ok(_) => {}
+            Err(e) if is(409, &e) => {}
+            Err(e) => {
+                return Err(error(
+                    format!(
+                        "create PersistentVolumeClaim {ns}/{}",
+                        self.render.he_key_claim
+                    ),
+                    &e,
+                ));
+            }
+        }
+        let players = self.players_config_map(vc, formation, &owner);
+        let name = players_config_map_name(&vc.name);
+        Api::<ConfigMap>::namespaced(self.client.clone(), ns)
+            .patch(&name, &apply(), &Patch::Apply(&players))
+            .await
+            .map_err(|e| error(format!("apply ConfigMap {ns}/{name}"), &e))?;
+        let service = self.mpc_service(vc, formation, &owner);
+        let name = mpc_service_name(&vc.name);
+        Api::<Service>::namespaced(self.client.clone(), ns)
+            .patch(&name, &apply(), &Patch::Apply(&service))
+            .await
+            .map_err(|e| error(format!("apply Service {ns}/{name}"), &e))?;
+        let jobs: Api<Job> = Api::namespaced(self.client.clone(), ns);
+        let name = job_name(&vc.name);
+        let delete = DeleteParams {
+            propagation_policy: Some(PropagationPolicy::Background),
+            ..DeleteParams::default()
+        };
+        match jobs.delete(&name, &delete).await {
+            Ok(_) => {}
+            Err(e) if is(404, &e) => {}
+            Err(e) => return Err(error(format!("delete Job {ns}/{name}"), &e)),
+        }
+        jobs.create(&PostParams::default(), &self.job(vc, formation, &owner)?)
+            .await
+            .map_err(|e| error(format!("create Job {ns}/{name}"), &e))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,306 @@
+//! Key generation, configuration, services and gateways against the
+//! scripted API server: the KubeLauncher's Job and its phases, the TLS
+//! Secret, the dynamic Klyshko and Istio objects, and the create-only MAC
+//! key Secret under conflict.
+
+use std::sync::Arc;
+
+use http::{Method, StatusCode};
+use k8s_openapi::api::batch::v1::JobStatus;
+use kube::runtime::events::Reporter;
+use serde_json::{Value, json};
+use spalding_core::configuration::{Formation, FormedMember};
+use spalding_core::mac::MacKeyShares;
+use spalding_core::ports::{
+    Cluster, CreateOutcome, KeyGenerationPhase, MockDocumentSigner, MpcLauncher, VcKey,
+};
+use spalding_core::render::RenderSettings;
+
+use super::fixtures::*;
+use crate::cluster::KubeCluster;
+use crate::identity::VcpIdentity;
+use crate::launcher::{KubeLauncher, LauncherSettings, phase};
+
+const VCS: &str = "/apis/carbynestack.io/v1/namespaces/default/virtualclouds";
+const CMS: &str = "/api/v1/namespaces/default/configmaps";
+const SECRETS: &str = "/api/v1/namespaces/default/secrets";
+const JOBS: &str = "/apis/batch/v1/namespaces/default/jobs";
+const KLYSHKO: &str = "/apis/klyshko.carbnyestack.io/v1alpha1/namespaces/default";
+const ISTIO: &str = "/apis/networking.istio.io/v1/namespaces/default";
+const APPLY: &str = "?&force=true&fieldManager=spalding";
+const SHARE_P: &str = "123456789012345678901234567890";
+
+fn key() -> VcKey {
+    VcKey::new(NS, VC)
+}
+
+/// Party `a` is player 0, `b` player 1.
+fn formation() -> Formation {
+    let member = |party: &str, certificate| FormedMember {
+        name: name(party),
+        endpoint: endpoint(party),
+        certificate,
+    };
+    Formation {
+        player_id: 0,
+        parameters: parameters().validate().unwrap(),
+        members: vec![
+            member("a", identity().certificate),
+            member("b", partner_certificate()),
+        ],
+    }
+}
+
+fn partner_certificate() -> spalding_core::certificate::Certificate {
+    static B: std::sync::OnceLock<spalding_core::certificate::Certificate> =
+        std::sync::OnceLock::new();
+    B.get_or_init(|| certificate("b")).clone()
+}
+
+fn vc_json() -> Value {
+    as_json(&virtual_cloud())
+}
+
+fn job_json(status: Value) -> Value {
+    json!({"apiVersion": "batch/v1", "kind": "Job",
+        "metadata": {"name": "foo-keygen", "namespace": NS, "annotations": {
+            "spalding.carbynestack.io/formation": serde_json::to_string(&formation()).unwrap()}},
+        "spec": {"template": {"spec": {"containers": []}}},
+        "status": status})
+}
+
+fn cluster(client: kube::Client) -> KubeCluster {
+    let reporter = Reporter {
+        controller: "spalding".into(),
+        instance: None,
+    };
+    let identity = VcpIdentity::generate("a.example", &["a.example".to_owned()]).unwrap();
+    KubeCluster::new(client, reporter, Arc::new(MockDocumentSigner::new()))
+        .with_lifecycle(RenderSettings::default(), &identity)
+}
+
+#[test]
+fn job_status_maps_to_phases() {
+    let status = |v: Value| serde_json::from_value::<JobStatus>(v).unwrap();
+    assert_eq!(phase(None), KeyGenerationPhase::Pending);
+    assert_eq!(phase(Some(&status(json!({})))), KeyGenerationPhase::Pending);
+    assert_eq!(
+        phase(Some(&status(json!({"active": 1})))),
+        KeyGenerationPhase::Running
+    );
+    assert_eq!(
+        phase(Some(&status(
+            json!({"succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]})
+        ))),
+        KeyGenerationPhase::Succeeded
+    );
+    assert_eq!(
+        phase(Some(&status(
+            json!({"failed": 5, "conditions": [{"type": "Failed", "status": "True",
+            "reason": "BackoffLimitExceeded", "message": "Job has reached the specified backoff limit"}]})
+        ))),
+        KeyGenerationPhase::Failed {
+            reason: "BackoffLimitExceeded: Job has reached the specified backoff limit".to_owned()
+        }
+    );
+}
+
+#[tokio::test]
+async fn key_generation_reads_formation_and_phase_from_the_job() {
+    let (client, server) = ApiServer::new();
+    let launcher = KubeLauncher::new(
+        client,
+        RenderSettings::default(),
+        LauncherSettings::default(),
+    );
+    let server = server.play(vec![
+        Exchange::get(format!("{JOBS}/foo-keygen")).not_found(),
+        Exchange::get(format!("{JOBS}/foo-keygen")).answer(job_json(json!({"active": 1}))),
+        Exchange::get(format!("{JOBS}/foo-keygen")).answer(job_json(json!({"conditions": [
+            {"type": "Failed", "status": "True", "reason": "DeadlineExceeded"}]}))),
+    ]);
+    assert_eq!(launcher.key_generation(&key()).await.unwrap(), None);
+    let running = launcher.key_generation(&key()).await.unwrap().unwrap();
+    assert_eq!(running.formation, formation());
+    assert_eq!(running.phase, KeyGenerationPhase::Running);
+    let failed = launcher.key_generation(&key()).await.unwrap().unwrap();
+    assert_eq!(
+        failed.phase,
+        KeyGenerationPhase::Failed {
+            reason: "DeadlineExceeded".to_owned()
+        }
+    );
+    finish(server).await;
+}
+
+#[tokio::test]
+async fn launch_creates_volume_players_service_and_a_fresh_job() {
+    let (client, server) = ApiServer::new();
+    let launcher = KubeLauncher::new(
+        client,
+        RenderSettings::default(),
+        LauncherSettings::default(),
+    );
+    let mut claim_exists = Exchange::new(
+        Method::POST,
+        "/api/v1/namespaces/default/persistentvolumeclaims?",
+    );
+    claim_exists.status = StatusCode::CONFLICT;
+    claim_exists.answer = status(409, "AlreadyExists");
+    let server = server.play(vec![
+        Exchange::get(format!("{VCS}/foo")).answer(vc_json()),
+        claim_exists.body(json!({"metadata": {"name": "cs-he-keys",
+            "labels": {"spalding.carbynestack.io/key-material": "true"}},
+            "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}})),
+        Exchange::patch(format!("{CMS}/foo-players{APPLY}"))
+            .body(json!({"data": {"players": "a.example:5000\nb.example:5001\n"}})),
+        Exchange::patch(format!("/api/v1/namespaces/default/services/foo-mpc{APPLY}"))
+            .body(json!({"spec": {"ports": [{"name": "tcp-mpc", "port": 5000, "protocol": "TCP"}]}})),
+        Exchange::delete(format!("{JOBS}/foo-keygen?")).not_found(),
+        Exchange::new(Method::POST, format!("{JOBS}?"))
+            .body(json!({"metadata": {"name": "foo-keygen",
+                "labels": {"app.kubernetes.io/managed-by": "spalding"}},
+                "spec": {"backoffLimit": 4, "template": {"spec": {"restartPolicy": "Never"}}}}))
+            .answer(job_json(json!({}))),
+    ]);
+    launcher
+        .launch_key_generation(&key(), &formation())
+        .await
+        .unwrap();
+    let bodies = finish(server).await;
+    let job = &bodies[5];
+    assert_eq!(job["metadata"]["ownerReferences"][0]["uid"], UID);
+    assert!(
+        bodies[1]["metadata"].get("ownerReferences").is_none(),
+        "key material outlives the VC"
+    );
+    let pod = &job["spec"]["template"]["spec"];
+    assert_eq!(
+        pod["volumes"][0]["secret"]["secretName"],
+        "io.carbynestack.engine.params.secret"
+    );
+    assert_eq!(
+        pod["volumes"][2]["persistentVolumeClaim"]["claimName"],
+        "cs-he-keys"
+    );
+    let container = &pod["containers"][0];
+    assert_eq!(
+        container["image"],
+        "ghcr.io/carbynestack/klyshko-mp-spdz-cowgear:latest"
+    );
+    assert_eq!(container["command"][0], "/bin/sh");
+    let script = container["command"][2].as_str().unwrap();
+    assert!(script.contains("quitquitquit"));
+    assert!(script.contains("/etc/spalding/mac-key/mac_key_share_p"));
+    assert!(container.get("env").is_none(), "no share in the spec");
+    assert!(job["metadata"]["annotations"]["spalding.carbynestack.io/formation"].is_string());
+}
+
+#[tokio::test]
+async fn an_existing_mac_key_secret_keeps_its_share() {
+    let (client, server) = ApiServer::new();
+    let cluster = cluster(client);
+    let mut conflict = Exchange::new(Method::POST, format!("{SECRETS}?"));
+    conflict.status = StatusCode::CONFLICT;
+    conflict.answer = status(409, "AlreadyExists");
+    let server = server.play(vec![conflict]);
+    let shares = MacKeyShares::from_stored(SHARE_P, "abc").unwrap();
+    let outcome = cluster
+        .create_mac_key_shares(&key(), &shares)
+        .await
+        .unwrap();
+    assert_eq!(outcome, CreateOutcome::AlreadyExisted);
+    finish(server).await;
+}
+
+#[tokio::test]
+async fn configuration_writes_settings_and_tls_secret_before_the_formation() {
+    let (client, server) = ApiServer::new();
+    let cluster = cluster(client);
+    let f = formation();
+    let server = server.play(vec![
+        Exchange::get(format!("{VCS}/foo")).answer(vc_json()),
+        Exchange::patch(format!("{CMS}/io.carbynestack.engine.params{APPLY}")),
+        Exchange::patch(format!("{CMS}/cs-vcp-settings{APPLY}"))
+            .body(json!({"data": {"PLAYER_ID": "0", "IS_MASTER": "true",
+                "AMPHORA_VC_PARTNERS": "https://b.example/amphora"}}))
+            .without("mac_key"),
+        Exchange::patch(format!("{SECRETS}/cs-vcp-tls{APPLY}"))
+            .body(json!({"type": "Opaque", "metadata": {"labels": {"app.kubernetes.io/component": "tls"}}})),
+        Exchange::patch(format!("{CMS}/cs-vcp-config{APPLY}"))
+            .body(json!({"data": {"playerCount": "2", "playerId": "0"}})),
+    ]);
+    cluster.write_configuration(&key(), &f).await.unwrap();
+    let bodies = finish(server).await;
+    let data = &bodies[3]["data"];
+    let decode = |k: &str| {
+        use base64::Engine;
+        String::from_utf8(
+            base64::engine::general_purpose::STANDARD
+                .decode(data[k].as_str().unwrap())
+                .unwrap(),
+        )
+        .unwrap()
+    };
+    assert_eq!(decode("tls.crt"), f.members[0].certificate.pem());
+    assert_eq!(decode("cacert"), f.members[1].certificate.pem());
+    assert!(decode("tls.key").contains("PRIVATE KEY"));
+}
+
+#[tokio::test]
+async fn services_and_gateways_are_applied_recorded_and_read_back() {
+    let (client, server) = ApiServer::new();
+    let cluster = cluster(client);
+    let f = formation();
+    let record = |component: &str, objects: Value| {
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": format!("foo-{component}"),
+            "annotations": {"spalding.carbynestack.io/formation": serde_json::to_string(&f).unwrap()}},
+            "data": {"objects.json": objects.to_string()}})
+    };
+    let mut script = vec![
+        Exchange::get(format!("{VCS}/foo")).answer(vc_json()),
+        Exchange::get(format!("{CMS}/foo-services")).not_found(),
+        Exchange::patch(format!("{KLYSHKO}/tuplegenerators/foo-cowgear{APPLY}")).body(json!({
+            "apiVersion": "klyshko.carbnyestack.io/v1alpha1", "kind": "TupleGenerator",
+            "metadata": {"labels": {"app.kubernetes.io/managed-by": "spalding"}}})),
+        Exchange::patch(format!("{KLYSHKO}/tuplegenerationschedulers/foo-scheduler{APPLY}")),
+        Exchange::patch(format!("{CMS}/foo-services{APPLY}")),
+        Exchange::get(format!("{CMS}/foo-gateways")).not_found(),
+        Exchange::patch(format!("{ISTIO}/gateways/cs-service-gateway-mtls{APPLY}")).body(json!({
+            "spec": {"servers": [{"port": {"number": 1443, "name": "https-mtls", "protocol": "HTTPS"},
+                "tls": {"mode": "MUTUAL", "credentialName": "cs-vcp-tls"}, "hosts": ["*"]}]}})),
+        Exchange::patch(format!("{ISTIO}/virtualservices/cs-amphora-inter-vcp{APPLY}")),
+        Exchange::patch(format!("{ISTIO}/virtualservices/cs-castor-inter-vcp{APPLY}")),
+        Exchange::patch(format!("{ISTIO}/virtualservices/cs-ephemeral-discovery{APPLY}")),
+        Exchange::patch(format!("{ISTIO}/serviceentries/foo-b-mtls{APPLY}"))
+            .body(json!({"spec": {"hosts": ["b.example"], "location": "MESH_EXTERNAL"}})),
+        Exchange::patch(format!("{ISTIO}/destinationrules/foo-b-mtls{APPLY}")),
+        Exchange::patch(format!("{CMS}/foo-gateways{APPLY}")),
+    ];
+    let listed = json!([
+        {"apiVersion": "klyshko.carbnyestack.io/v1alpha1", "kind": "TupleGenerator",
+         "plural": "tuplegenerators", "name": "foo-cowgear", "readiness": {"rule": "exists"}},
+        {"apiVersion": "klyshko.carbnyestack.io/v1alpha1", "kind": "TupleGenerationScheduler",
+         "plural": "tuplegenerationschedulers", "name": "foo-scheduler", "readiness": {"rule": "exists"}}]);
+    script.extend([
+        Exchange::get(format!("{CMS}/foo-services")).answer(record("services", listed)),
+        Exchange::get(format!("{KLYSHKO}/tuplegenerators/foo-cowgear")).answer(json!({
+            "apiVersion": "klyshko.carbnyestack.io/v1alpha1", "kind": "TupleGenerator",
+            "metadata": {"name": "foo-cowgear"}})),
+        Exchange::get(format!("{KLYSHKO}/tuplegenerationschedulers/foo-scheduler")).not_found(),
+        Exchange::get(format!("{CMS}/foo-gateways")).answer(record("gateways", json!([]))),
+    ]);
+    let server = server.play(script);
+    cluster.create_services(&key(), &f).await.unwrap();
+    cluster.deploy_gateways(&key(), &f).await.unwrap();
+    let services = cluster.services(&key()).await.unwrap().unwrap();
+    assert_eq!(services.formation, f);
+    assert!(!services.ready, "the scheduler is missing");
+    assert!(cluster.gateways(&key()).await.unwrap().unwrap().ready);
+    let bodies = finish(server).await;
+    assert_eq!(bodies[2]["metadata"]["ownerReferences"][0]["uid"], UID);
+    assert_eq!(bodies[2]["metadata"]["namespace"], NS);
+    let recorded: Value =
+        serde_json::from_str(bodies[4]["data"]["objects.json"].as_str().unwrap()).unwrap();
+    assert_eq!(recorded.as_array().unwrap().len(), 2);
+}
