@@ -5,8 +5,10 @@
 //! the partner-info [`server`] and [`inspect`], what an operator runs before
 //! admitting a partner; and Kubernetes — the custom resources ([`crd`]), the
 //! `Cluster` port against the API server ([`cluster::KubeCluster`]) and the
-//! kube-runtime [`controller`] that runs the core's reconciler.
+//! kube-runtime [`controller`] that runs the core's reconciler; and an
+//! in-memory Kubernetes [`apiserver`] for simulations and end-to-end tests.
 
+pub mod apiserver;
 pub mod cluster;
 pub mod controller;
 pub mod crd;

@@ -5,5 +5,5 @@
 //! request times out; an extra one fails the reconcile.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod fixtures;
+pub(crate) mod fixtures;
 mod scenarios;
