@@ -52,6 +52,7 @@
 //! kinds are stored separately (the real server shares one storage).
 
 pub mod crds;
+pub mod delete;
 pub mod error;
 pub mod http;
 pub mod ops;

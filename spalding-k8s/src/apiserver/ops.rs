@@ -3,9 +3,8 @@
 //! AlreadyExists), update (optimistic concurrency on
 //! `metadata.resourceVersion`, the `/status` subresource split, `generation`
 //! bumped on spec changes only, no-op writes kept out of the history),
-//! patch and apply (through [`super::patch`]), delete (finalizers and
-//! `deletionTimestamp`; background cascade by `ownerReferences`, or orphaning),
-//! and validation ([`super::schema`] for custom resources, decoding as the
+//! delete (in [`super::delete`]),
+//! patch and apply (through [`super::patch`]), and validation ([`super::schema`] for custom resources, decoding as the
 //! k8s-openapi type for built-in kinds).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -38,7 +37,7 @@ pub struct Target {
 }
 
 impl Target {
-    fn key(&self) -> Key {
+    pub(super) fn key(&self) -> Key {
         Key {
             group: self.rt.group.clone(),
             plural: self.rt.plural.clone(),
@@ -47,7 +46,7 @@ impl Target {
         }
     }
 
-    fn subject(&self) -> Subject {
+    pub(super) fn subject(&self) -> Subject {
         Subject {
             group: self.rt.group.clone(),
             kind: self.rt.plural.clone(),
@@ -88,10 +87,10 @@ pub struct State {
     /// The objects.
     pub store: Store,
     validator: Validator,
-    managed: HashMap<Key, Managed>,
+    pub(super) managed: HashMap<Key, Managed>,
 }
 
-fn meta(object: &mut Value) -> Result<&mut Map<String, Value>, ApiError> {
+pub(super) fn meta(object: &mut Value) -> Result<&mut Map<String, Value>, ApiError> {
     let map = object
         .as_object_mut()
         .ok_or_else(|| ApiError::bad_request("the object must be a JSON object"))?;
@@ -100,11 +99,11 @@ fn meta(object: &mut Value) -> Result<&mut Map<String, Value>, ApiError> {
         .ok_or_else(|| ApiError::bad_request("metadata must be an object"))
 }
 
-fn text<'a>(object: &'a Value, pointer: &str) -> Option<&'a str> {
+pub(super) fn text<'a>(object: &'a Value, pointer: &str) -> Option<&'a str> {
     object.pointer(pointer).and_then(Value::as_str)
 }
 
-fn now() -> String {
+pub(super) fn now() -> String {
     format!("{:.0}", k8s_openapi::jiff::Timestamp::now())
 }
 
@@ -133,14 +132,14 @@ fn suffix() -> Result<String, ApiError> {
         .collect())
 }
 
-fn finalizers(object: &Value) -> usize {
+pub(super) fn finalizers(object: &Value) -> usize {
     object
         .pointer("/metadata/finalizers")
         .and_then(Value::as_array)
         .map_or(0, Vec::len)
 }
 
-fn owner_uids(object: &Value) -> Vec<String> {
+pub(super) fn owner_uids(object: &Value) -> Vec<String> {
     object
         .pointer("/metadata/ownerReferences")
         .and_then(Value::as_array)
@@ -544,122 +543,5 @@ impl State {
             self.managed.entry(key).or_default().insert(owner, fields);
         }
         Ok(result)
-    }
-
-    /// Deletes an object: marks it with `deletionTimestamp` while finalizers
-    /// remain, otherwise removes it and collects its dependents.
-    pub fn delete(&mut self, t: &Target, options: &DeleteOptions) -> Result<Value, ApiError> {
-        let mut object = self.get(t)?;
-        let conflict = |why: &str| ApiError::conflict(&t.subject(), why);
-        if let Some(rv) = &options.resource_version
-            && Some(rv.as_str()) != text(&object, "/metadata/resourceVersion")
-        {
-            return Err(conflict(
-                "the ResourceVersion in the precondition does not match the ResourceVersion in record. The object might have been modified",
-            ));
-        }
-        if let Some(uid) = &options.uid
-            && Some(uid.as_str()) != text(&object, "/metadata/uid")
-        {
-            return Err(conflict(
-                "the UID in the precondition does not match the UID in record. The object might have been deleted and then recreated",
-            ));
-        }
-        if finalizers(&object) == 0 {
-            return self
-                .remove(&t.key(), options.propagation)
-                .ok_or_else(|| ApiError::not_found(&t.subject()));
-        }
-        if object.pointer("/metadata/deletionTimestamp").is_some() {
-            return Ok(object);
-        }
-        let meta = meta(&mut object)?;
-        meta.insert("deletionTimestamp".into(), json!(now()));
-        meta.insert("deletionGracePeriodSeconds".into(), json!(0));
-        Ok(self.store.update(t.key(), object))
-    }
-
-    /// Deletes every matching object; returns the list of them as deleted.
-    pub fn delete_collection(
-        &mut self,
-        t: &Target,
-        labels: &LabelSelector,
-        fields: &FieldSelector,
-        options: &DeleteOptions,
-    ) -> Result<Value, ApiError> {
-        let namespace = t.rt.namespaced.then_some(t.namespace.as_str());
-        let names: Vec<String> = self
-            .store
-            .list(&t.rt.group, &t.rt.plural, namespace)
-            .filter(|(_, o)| labels.matches(o) && fields.matches(o))
-            .map(|(k, _)| k.name.clone())
-            .collect();
-        let mut items = Vec::new();
-        for name in names {
-            let target = Target { name, ..t.clone() };
-            let options = DeleteOptions {
-                resource_version: None,
-                uid: None,
-                ..options.clone()
-            };
-            items.push(self.delete(&target, &options)?);
-        }
-        Ok(json!({
-            "apiVersion": t.rt.api_version(&t.version),
-            "kind": format!("{}List", t.rt.kind),
-            "metadata": {"resourceVersion": self.store.rv().to_string()},
-            "items": items,
-        }))
-    }
-
-    /// Removes an object and, unless orphaning, its dependents whose owners
-    /// are all gone (dependents with finalizers are only marked deleted).
-    fn remove(&mut self, key: &Key, propagation: Propagation) -> Option<Value> {
-        let removed = self.store.remove(key)?;
-        self.managed.remove(key);
-        let mut gone: Vec<String> = text(&removed, "/metadata/uid")
-            .map(str::to_owned)
-            .into_iter()
-            .collect();
-        while let Some(uid) = gone.pop() {
-            let dependents: Vec<(Key, Value)> = self
-                .store
-                .all()
-                .filter(|(_, o)| owner_uids(o).contains(&uid))
-                .map(|(k, o)| (k.clone(), o.clone()))
-                .collect();
-            for (key, mut object) in dependents {
-                let live_owner = owner_uids(&object).iter().any(|owner| {
-                    *owner != uid
-                        && self
-                            .store
-                            .all()
-                            .any(|(_, o)| text(o, "/metadata/uid") == Some(owner))
-                });
-                if propagation == Propagation::Orphan || live_owner {
-                    if let Some(refs) = object
-                        .pointer_mut("/metadata/ownerReferences")
-                        .and_then(Value::as_array_mut)
-                    {
-                        refs.retain(|r| r.get("uid").and_then(Value::as_str) != Some(uid.as_str()));
-                    }
-                    self.store.update(key, object);
-                } else if finalizers(&object) > 0 {
-                    if object.pointer("/metadata/deletionTimestamp").is_none()
-                        && let Some(meta) = object
-                            .pointer_mut("/metadata")
-                            .and_then(Value::as_object_mut)
-                    {
-                        meta.insert("deletionTimestamp".into(), json!(now()));
-                        meta.insert("deletionGracePeriodSeconds".into(), json!(0));
-                        self.store.update(key, object);
-                    }
-                } else if let Some(dependent) = self.store.remove(&key) {
-                    self.managed.remove(&key);
-                    gone.extend(text(&dependent, "/metadata/uid").map(str::to_owned));
-                }
-            }
-        }
-        Some(removed)
     }
 }
