@@ -123,6 +123,26 @@ async fn kubectl_works_against_the_server() {
         String::from_utf8_lossy(&listed.stdout).trim(),
         "virtualcloud.carbynestack.io/foo"
     );
+    let applied = kubectl(&[
+        "apply",
+        "--server-side",
+        "--validate=false",
+        "-f",
+        &manifest,
+    ])
+    .await;
+    assert!(
+        applied.status.success(),
+        "{}",
+        String::from_utf8_lossy(&applied.stderr)
+    );
+    let table = kubectl(&["get", "vc"]).await;
+    assert!(
+        table.status.success(),
+        "{}",
+        String::from_utf8_lossy(&table.stderr)
+    );
+    assert!(String::from_utf8_lossy(&table.stdout).contains("foo"));
     let deleted = kubectl(&["delete", "vc", "foo"]).await;
     assert!(
         deleted.status.success(),
