@@ -6,9 +6,11 @@
 //! admitting a partner; and Kubernetes — the custom resources ([`crd`]), the
 //! `Cluster` port against the API server ([`cluster::KubeCluster`]), the
 //! `MpcLauncher` port as a Job ([`launcher::KubeLauncher`]) and the
-//! kube-runtime [`controller`] that runs the core's reconciler.
+//! kube-runtime [`controller`] that runs the core's reconciler; and an
+//! in-memory Kubernetes [`apiserver`] for simulations and end-to-end tests.
 
 pub mod address;
+pub mod apiserver;
 pub mod cluster;
 pub mod controller;
 pub mod crd;
