@@ -5,5 +5,6 @@
 //! request times out; an extra one fails the reconcile.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod admission;
 mod fixtures;
 mod scenarios;
