@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use spalding_core::certificate::Certificate;
 use spalding_core::parameters::{Parameters, ValidatedParameters};
 
+mod operator;
 mod serve;
 
 /// Spalding: form Carbyne Stack Virtual Clouds among independent parties.
@@ -51,6 +52,9 @@ enum Command {
         #[command(subcommand)]
         command: PartnerCommand,
     },
+    /// Run the operator: reconcile VirtualClouds, serve partner-info documents
+    /// and probes, until SIGTERM or Ctrl-C.
+    Operator(operator::OperatorArgs),
     /// Serve one signed single-party document (benchmarks and demos).
     #[command(hide = true)]
     ServeDocument(serve::ServeDocument),
@@ -158,6 +162,7 @@ fn run(cli: Cli) -> Result<String, String> {
                 }
             }
         }
+        Command::Operator(args) => runtime()?.block_on(operator::run(args)),
         Command::ServeDocument(args) => runtime()?.block_on(serve::run(args)),
     }
 }

@@ -5,7 +5,8 @@
 //! the partner-info [`server`] and [`inspect`], what an operator runs before
 //! admitting a partner; and Kubernetes — the custom resources ([`crd`]), the
 //! `Cluster` port against the API server ([`cluster::KubeCluster`]) and the
-//! kube-runtime [`controller`] that runs the core's reconciler.
+//! kube-runtime [`controller`] that runs the core's reconciler; and the
+//! [`operator`] wiring all of it into one long-running process.
 
 pub mod cluster;
 pub mod controller;
@@ -13,6 +14,7 @@ pub mod crd;
 pub mod entropy;
 pub mod identity;
 pub mod inspect;
+pub mod operator;
 pub mod retry;
 pub mod sample;
 pub mod server;

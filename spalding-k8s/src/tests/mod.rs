@@ -7,4 +7,5 @@
 
 mod admission;
 mod fixtures;
+mod operator;
 mod scenarios;
