@@ -6,7 +6,8 @@
 //! admitting a partner; and Kubernetes — the custom resources ([`crd`]), the
 //! `Cluster` port against the API server ([`cluster::KubeCluster`]) and the
 //! kube-runtime [`controller`] that runs the core's reconciler; and the
-//! [`operator`] wiring all of it into one long-running process.
+//! [`operator`] wiring all of it into one long-running process, and the
+//! [`status`] report of `spalding status`.
 
 pub mod cluster;
 pub mod controller;
@@ -19,6 +20,7 @@ pub mod retry;
 pub mod sample;
 pub mod server;
 pub mod signing;
+pub mod status;
 pub mod transport;
 
 #[cfg(test)]
