@@ -8,7 +8,9 @@ use clap::{Parser, Subcommand, ValueEnum};
 use spalding_core::certificate::Certificate;
 use spalding_core::parameters::{Parameters, ValidatedParameters};
 
+mod operator;
 mod serve;
+mod status;
 
 /// Spalding: form Carbyne Stack Virtual Clouds among independent parties.
 #[derive(Debug, Parser)]
@@ -51,6 +53,12 @@ enum Command {
         #[command(subcommand)]
         command: PartnerCommand,
     },
+    /// Run the operator: reconcile VirtualClouds, serve partner-info documents
+    /// and probes, until SIGTERM or Ctrl-C.
+    Operator(operator::OperatorArgs),
+    /// Show VirtualClouds and their partners: state, player number, conditions,
+    /// what each waits for, and every partner's admission and reachability.
+    Status(status::StatusArgs),
     /// Serve one signed single-party document (benchmarks and demos).
     #[command(hide = true)]
     ServeDocument(serve::ServeDocument),
@@ -163,6 +171,8 @@ fn run(cli: Cli) -> Result<String, String> {
                 }
             }
         }
+        Command::Operator(args) => runtime()?.block_on(operator::run(args)),
+        Command::Status(args) => runtime()?.block_on(status::run(args)),
         Command::ServeDocument(args) => runtime()?.block_on(serve::run(args)),
     }
 }

@@ -218,23 +218,59 @@ pub fn admission_targets(admission: &VirtualCloudPartnerAdmission) -> Vec<Object
         .collect()
 }
 
-/// Runs the controller until the process is asked to stop.
-pub async fn run(client: Client, ctx: Arc<Context>) {
+/// The controller of VirtualClouds in `namespace` (all namespaces when
+/// `None`), watching the partners and ConfigMaps Spalding manages and the
+/// admissions there.
+pub fn controller(client: Client, namespace: Option<&str>) -> Controller<VirtualCloud> {
+    fn api<K>(client: &Client, namespace: Option<&str>) -> Api<K>
+    where
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
+    {
+        match namespace {
+            Some(namespace) => Api::namespaced(client.clone(), namespace),
+            None => Api::all(client.clone()),
+        }
+    }
     let managed = watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY}"));
-    let vcs: Api<VirtualCloud> = Api::all(client.clone());
-    Controller::new(vcs, watcher::Config::default().any_semantic())
-        .with_config(ControllerConfig::default().debounce(Duration::from_secs(1)))
-        .owns(
-            Api::<VirtualCloudPartner>::all(client.clone()),
-            managed.clone(),
-        )
-        .owns(Api::<ConfigMap>::all(client.clone()), managed)
-        .watches(
-            Api::<VirtualCloudPartnerAdmission>::all(client),
-            watcher::Config::default(),
-            |admission| admission_targets(&admission),
-        )
-        .shutdown_on_signal()
+    Controller::new(
+        api::<VirtualCloud>(&client, namespace),
+        watcher::Config::default().any_semantic(),
+    )
+    .with_config(ControllerConfig::default().debounce(Duration::from_secs(1)))
+    .owns(
+        api::<VirtualCloudPartner>(&client, namespace),
+        managed.clone(),
+    )
+    .owns(api::<ConfigMap>(&client, namespace), managed)
+    .watches(
+        api::<VirtualCloudPartnerAdmission>(&client, namespace),
+        watcher::Config::default(),
+        |admission| admission_targets(&admission),
+    )
+}
+
+/// Runs the controller over all namespaces until the process is asked to stop.
+pub async fn run(client: Client, ctx: Arc<Context>) {
+    drive(controller(client, None).shutdown_on_signal(), ctx).await;
+}
+
+/// Runs the controller over `namespace` (all when `None`) until `shutdown`
+/// resolves, then lets running reconciles finish.
+pub async fn run_until(
+    client: Client,
+    ctx: Arc<Context>,
+    namespace: Option<&str>,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
+    drive(
+        controller(client, namespace).graceful_shutdown_on(shutdown),
+        ctx,
+    )
+    .await;
+}
+
+async fn drive(controller: Controller<VirtualCloud>, ctx: Arc<Context>) {
+    controller
         .run(reconcile, error_policy, ctx)
         .for_each(|result| async move {
             if let Err(error) = result {

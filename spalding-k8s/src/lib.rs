@@ -6,8 +6,10 @@
 //! admitting a partner; and Kubernetes — the custom resources ([`crd`]), the
 //! `Cluster` port against the API server ([`cluster::KubeCluster`]), the
 //! `MpcLauncher` port as a Job ([`launcher::KubeLauncher`]) and the
-//! kube-runtime [`controller`] that runs the core's reconciler; and an
-//! in-memory Kubernetes [`apiserver`] for simulations and end-to-end tests.
+//! kube-runtime [`controller`] that runs the core's reconciler; the
+//! [`operator`] wiring all of it into one long-running process, and the
+//! [`status`] report of `spalding status`; and an in-memory Kubernetes
+//! [`apiserver`] for simulations and end-to-end tests.
 
 pub mod address;
 pub mod apiserver;
@@ -18,10 +20,12 @@ pub mod entropy;
 pub mod identity;
 pub mod inspect;
 pub mod launcher;
+pub mod operator;
 pub mod retry;
 pub mod sample;
 pub mod server;
 pub mod signing;
+pub mod status;
 pub mod transport;
 
 #[cfg(test)]

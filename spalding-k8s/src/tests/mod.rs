@@ -5,6 +5,8 @@
 //! request times out; an extra one fails the reconcile.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod admission;
 pub(crate) mod fixtures;
 mod lifecycle;
+mod operator;
 mod scenarios;

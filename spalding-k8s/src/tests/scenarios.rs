@@ -10,26 +10,27 @@ use spalding_core::ports::MockEntropy;
 use super::fixtures::*;
 use crate::controller::{FINALIZER, reconcile};
 
-const VCS: &str = "/apis/carbynestack.io/v1/namespaces/default/virtualclouds";
-const VCPS: &str = "/apis/carbynestack.io/v1/namespaces/default/virtualcloudpartners";
-const VCPAS: &str = "/apis/carbynestack.io/v1/namespaces/default/virtualcloudpartneradmissions";
-const CMS: &str = "/api/v1/namespaces/default/configmaps";
-const SECRETS: &str = "/api/v1/namespaces/default/secrets";
-const APPLY: &str = "?&force=true&fieldManager=spalding";
+pub(super) const VCS: &str = "/apis/carbynestack.io/v1/namespaces/default/virtualclouds";
+pub(super) const VCPS: &str = "/apis/carbynestack.io/v1/namespaces/default/virtualcloudpartners";
+pub(super) const VCPAS: &str =
+    "/apis/carbynestack.io/v1/namespaces/default/virtualcloudpartneradmissions";
+pub(super) const CMS: &str = "/api/v1/namespaces/default/configmaps";
+pub(super) const SECRETS: &str = "/api/v1/namespaces/default/secrets";
+pub(super) const APPLY: &str = "?&force=true&fieldManager=spalding";
 const PARTNER_SELECTOR: &str = "?&labelSelector=app.kubernetes.io%2Fmanaged-by%3Dspalding%2Cspalding.carbynestack.io%2Fvirtual-cloud%3Dfoo%2Capp.kubernetes.io%2Fcomponent%3Dpartner";
 const CERT_SELECTOR: &str = "?&labelSelector=app.kubernetes.io%2Fmanaged-by%3Dspalding%2Cspalding.carbynestack.io%2Fvirtual-cloud%3Dfoo%2Capp.kubernetes.io%2Fcomponent%3Dpartner-certificate";
 
-fn owner() -> Value {
+pub(super) fn owner() -> Value {
     json!([{"apiVersion": "carbynestack.io/v1", "kind": "VirtualCloud", "name": VC, "uid": UID, "controller": true}])
 }
 
 /// What the cluster holds after a reconcile, as the API server answers reads.
-struct Stored {
-    vc: Value,
-    partner: Option<Value>,
-    certificate: Option<Value>,
-    document: Option<Value>,
-    admissions: Vec<Value>,
+pub(super) struct Stored {
+    pub vc: Value,
+    pub partner: Option<Value>,
+    pub certificate: Option<Value>,
+    pub document: Option<Value>,
+    pub admissions: Vec<Value>,
 }
 
 impl Stored {
@@ -44,7 +45,7 @@ impl Stored {
     }
 
     /// The reads every reconcile starts with, answered from what is stored.
-    fn reads(&self) -> Vec<Exchange> {
+    pub(super) fn reads(&self) -> Vec<Exchange> {
         let mut reads = vec![
             Exchange::get(format!("{VCS}/foo")).answer(self.vc.clone()),
             Exchange::get(format!("{VCPS}{PARTNER_SELECTOR}")).answer(list(
@@ -82,13 +83,13 @@ impl Stored {
 }
 
 /// Merges a status apply into `object`, as the API server answers it.
-fn with_status(mut object: Value, apply: &Value) -> Value {
+pub(super) fn with_status(mut object: Value, apply: &Value) -> Value {
     object["status"] = apply["status"].clone();
     object
 }
 
 /// Reconcile 1: partner `b` serves its document; `a` stores it. Returns what is stored after.
-async fn first_reconcile(b: &spalding_core::certificate::Certificate) -> Stored {
+pub(super) async fn first_reconcile(b: &spalding_core::certificate::Certificate) -> Stored {
     let (client, server) = ApiServer::new();
     let ctx = context(
         client,

@@ -1,0 +1,342 @@
+//! `spalding operator`: flags and environment variables into an
+//! [`OperatorConfig`], logging, signals, and the key-generation launcher;
+//! the operator itself is [`spalding_k8s::operator::run`].
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+use spalding_core::memory::SimulatedLauncher;
+use spalding_core::name::PartyName;
+use spalding_core::ports::MpcLauncher;
+use spalding_core::render::RenderSettings;
+use spalding_core::spec::Endpoint;
+use spalding_k8s::launcher::{KubeLauncher, LauncherSettings};
+use spalding_k8s::operator::{IdentitySource, OperatorConfig, PartnerInfoTls};
+use spalding_k8s::transport::TransportOptions;
+
+/// Arguments of `spalding operator`; each also reads an environment variable.
+#[derive(Debug, Args)]
+pub struct OperatorArgs {
+    /// This party's name (a lowercase DNS-1123 label).
+    #[arg(long, env = "SPALDING_PARTY")]
+    party: String,
+    /// This party's public Spalding endpoint, as partners write it
+    /// (https://…); partners fetch {endpoint}/v1/virtual-clouds/{vc}.
+    #[arg(long, env = "SPALDING_ENDPOINT")]
+    endpoint: String,
+    /// Reconcile VirtualClouds only in this namespace (all namespaces when unset).
+    #[arg(long, env = "SPALDING_NAMESPACE")]
+    namespace: Option<String>,
+    /// The kubernetes.io/tls Secret holding the VCP identity; created with a
+    /// generated identity (for the endpoint's host) when absent.
+    #[arg(
+        long,
+        env = "SPALDING_IDENTITY_SECRET",
+        default_value = "spalding-identity"
+    )]
+    identity_secret: String,
+    /// The identity Secret's namespace (default: the operator's own namespace).
+    #[arg(long, env = "SPALDING_IDENTITY_SECRET_NAMESPACE")]
+    identity_secret_namespace: Option<String>,
+    /// Read the VCP certificate from this PEM file instead of the Secret.
+    #[arg(long, env = "SPALDING_CERTIFICATE_FILE", requires = "key_file")]
+    certificate_file: Option<PathBuf>,
+    /// Read the VCP private key from this PEM file instead of the Secret.
+    #[arg(long, env = "SPALDING_KEY_FILE", requires = "certificate_file")]
+    key_file: Option<PathBuf>,
+    /// Address of the partner-info server.
+    #[arg(
+        long,
+        env = "SPALDING_PARTNER_INFO_ADDRESS",
+        default_value = "0.0.0.0:8443"
+    )]
+    partner_info_address: SocketAddr,
+    /// Serve partner-info over plain HTTP, for an ingress that terminates TLS
+    /// in front of it (documents stay signed). Default: HTTPS with the VCP certificate.
+    #[arg(long, env = "SPALDING_PARTNER_INFO_PLAIN_HTTP")]
+    partner_info_plain_http: bool,
+    /// Address of the probe server (/healthz, /readyz).
+    #[arg(long, env = "SPALDING_HEALTH_ADDRESS", default_value = "0.0.0.0:8080")]
+    health_address: SocketAddr,
+    /// How often every VC's partners are fetched at rest (e.g. 60s, 5m).
+    #[arg(long, env = "SPALDING_REFRESH_INTERVAL", default_value = "60s", value_parser = parse_duration)]
+    refresh_interval: Duration,
+    /// Extra trusted CA certificates (PEM) for partner endpoints, added to the Web PKI roots.
+    #[arg(long, env = "SPALDING_PARTNER_CA_FILE")]
+    partner_ca_file: Option<PathBuf>,
+    /// Development only: allow partners with http:// endpoints.
+    #[arg(long, env = "SPALDING_ALLOW_PLAIN_HTTP_PARTNERS")]
+    allow_plain_http_partners: bool,
+    /// Allow partner endpoints on loopback, link-local or private addresses
+    /// (refused by default: they could reach internal services).
+    #[arg(long, env = "SPALDING_ALLOW_PRIVATE_PARTNER_ADDRESSES")]
+    allow_private_partner_addresses: bool,
+    /// Development only: simulate MP-SPDZ key generation (no Job runs; it
+    /// "succeeds" at once) instead of running it as a Kubernetes Job.
+    #[arg(long, env = "SPALDING_SIMULATE_KEY_GENERATION")]
+    simulate_key_generation: bool,
+    /// This replica's name in Events (set from the pod name).
+    #[arg(long, env = "SPALDING_INSTANCE")]
+    instance: Option<String>,
+    /// Log format; the level comes from RUST_LOG (default info).
+    #[arg(long, env = "SPALDING_LOG_FORMAT", value_enum, default_value_t = LogFormat::Human)]
+    log_format: LogFormat,
+}
+
+/// How log lines are written (to stderr).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum LogFormat {
+    /// Human-readable lines.
+    Human,
+    /// One JSON object per line.
+    Json,
+}
+
+fn parse_duration(raw: &str) -> Result<Duration, String> {
+    let duration = humantime::parse_duration(raw).map_err(|e| e.to_string())?;
+    if duration < Duration::from_secs(1) {
+        return Err("must be at least 1s".to_owned());
+    }
+    Ok(duration)
+}
+
+impl OperatorArgs {
+    /// The operator configuration these arguments describe.
+    fn config(&self) -> Result<OperatorConfig, String> {
+        let party = PartyName::new(&self.party).map_err(|e| format!("--party: {e}"))?;
+        let endpoint = Endpoint::new(&self.endpoint).map_err(|e| format!("--endpoint: {e}"))?;
+        let identity = match (&self.certificate_file, &self.key_file) {
+            (Some(certificate), Some(key)) => IdentitySource::Files {
+                certificate: certificate.clone(),
+                key: key.clone(),
+            },
+            _ => IdentitySource::Secret {
+                namespace: self.identity_secret_namespace.clone(),
+                name: self.identity_secret.clone(),
+            },
+        };
+        let extra_ca_pem = match &self.partner_ca_file {
+            Some(file) => {
+                Some(std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?)
+            }
+            None => None,
+        };
+        Ok(OperatorConfig {
+            party,
+            endpoint,
+            namespace: self.namespace.clone(),
+            identity,
+            partner_info_address: self.partner_info_address,
+            partner_info_tls: if self.partner_info_plain_http {
+                PartnerInfoTls::PlainHttp
+            } else {
+                PartnerInfoTls::VcpCertificate
+            },
+            health_address: self.health_address,
+            refresh_interval: self.refresh_interval,
+            transport: TransportOptions {
+                allow_plain_http: self.allow_plain_http_partners,
+                extra_ca_pem,
+                allow_private_addresses: self.allow_private_partner_addresses,
+                ..TransportOptions::default()
+            },
+            instance: self.instance.clone(),
+        })
+    }
+
+    /// The key-generation launcher: a Kubernetes Job, or a simulation only
+    /// when asked for explicitly.
+    fn launcher(&self, client: &kube::Client) -> Arc<dyn MpcLauncher> {
+        if self.simulate_key_generation {
+            tracing::warn!(
+                "development option: MP-SPDZ key generation is SIMULATED; no key material is generated"
+            );
+            return Arc::new(SimulatedLauncher::new());
+        }
+        Arc::new(KubeLauncher::new(
+            client.clone(),
+            RenderSettings::default(),
+            LauncherSettings::default(),
+        ))
+    }
+}
+
+fn init_logging(format: LogFormat) -> Result<(), String> {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Human => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    }
+    .map_err(|e| format!("cannot set up logging: {e}"))
+}
+
+/// Resolves on SIGTERM (Kubernetes stopping the pod) or Ctrl-C.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}
+
+/// Runs the operator until SIGTERM or Ctrl-C.
+pub async fn run(args: OperatorArgs) -> Result<String, String> {
+    init_logging(args.log_format)?;
+    let config = args.config()?;
+    let client = spalding_k8s::operator::connect()
+        .await
+        .map_err(|e| e.to_string())?;
+    let launcher = args.launcher(&client);
+    spalding_k8s::operator::run(config, client, launcher, shutdown_signal())
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok("operator stopped".to_owned())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use clap::{CommandFactory, Parser};
+
+    use super::*;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: OperatorArgs,
+    }
+
+    fn parse(extra: &[&str]) -> OperatorArgs {
+        let mut argv = vec![
+            "operator",
+            "--party",
+            "Party-A",
+            "--endpoint",
+            "https://spalding.a.example:8443/",
+        ];
+        argv.extend_from_slice(extra);
+        Cli::try_parse_from(argv).unwrap().args
+    }
+
+    #[test]
+    fn defaults_serve_tls_with_the_identity_secret_over_all_namespaces() {
+        let config = parse(&[]).config().unwrap();
+        assert_eq!(config.party.as_str(), "party-a");
+        assert_eq!(config.endpoint.as_str(), "https://spalding.a.example:8443");
+        assert_eq!(config.namespace, None);
+        assert_eq!(
+            config.identity,
+            IdentitySource::Secret {
+                namespace: None,
+                name: "spalding-identity".into()
+            }
+        );
+        assert_eq!(config.partner_info_tls, PartnerInfoTls::VcpCertificate);
+        assert_eq!(config.partner_info_address.port(), 8443);
+        assert_eq!(config.health_address.port(), 8080);
+        assert_eq!(config.refresh_interval, Duration::from_secs(60));
+        assert!(!config.transport.allow_plain_http);
+    }
+
+    #[test]
+    fn flags_select_files_plain_http_and_a_namespace() {
+        let config = parse(&[
+            "--certificate-file",
+            "/tls/tls.crt",
+            "--key-file",
+            "/tls/tls.key",
+            "--partner-info-plain-http",
+            "--namespace",
+            "vcs",
+            "--refresh-interval",
+            "5m",
+            "--allow-plain-http-partners",
+        ])
+        .config()
+        .unwrap();
+        assert_eq!(
+            config.identity,
+            IdentitySource::Files {
+                certificate: "/tls/tls.crt".into(),
+                key: "/tls/tls.key".into()
+            }
+        );
+        assert_eq!(config.partner_info_tls, PartnerInfoTls::PlainHttp);
+        assert_eq!(config.namespace.as_deref(), Some("vcs"));
+        assert_eq!(config.refresh_interval, Duration::from_secs(300));
+        assert!(config.transport.allow_plain_http);
+    }
+
+    #[test]
+    fn bad_input_is_refused_with_the_flag_named() {
+        let args = |party: &str, endpoint: &str| {
+            let argv = ["operator", "--party", party, "--endpoint", endpoint];
+            Cli::try_parse_from(argv).unwrap().args
+        };
+        let plain = args("a", "http://a.example").config();
+        assert!(plain.unwrap_err().starts_with("--endpoint"));
+        let bad_name = args("a_b", "https://a.example").config();
+        assert!(bad_name.unwrap_err().starts_with("--party"));
+        let argv = [
+            "operator",
+            "--party",
+            "a",
+            "--endpoint",
+            "https://a.example",
+        ];
+        let half = Cli::try_parse_from(argv.iter().chain(&["--key-file", "k.pem"]));
+        assert!(half.is_err(), "a key file needs a certificate file");
+        let fast = Cli::try_parse_from(argv.iter().chain(&["--refresh-interval", "10ms"]));
+        assert!(fast.is_err(), "a refresh interval below 1s is refused");
+    }
+
+    #[test]
+    fn key_generation_is_simulated_only_on_request() {
+        assert!(!parse(&[]).simulate_key_generation);
+        assert!(parse(&["--simulate-key-generation"]).simulate_key_generation);
+    }
+
+    /// Every SPALDING_* variable the Deployment sets is one the command reads.
+    #[test]
+    fn the_deployment_sets_only_known_variables() {
+        let command = Cli::command();
+        let known: Vec<_> = command
+            .get_arguments()
+            .filter_map(|a| a.get_env())
+            .map(|e| e.to_string_lossy().into_owned())
+            .collect();
+        let deployment = include_str!("../../deploy/deployment.yaml");
+        let set: Vec<_> = deployment
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("- name: "))
+            .filter(|name| name.starts_with("SPALDING_"))
+            .collect();
+        assert!(set.contains(&"SPALDING_PARTY"), "{set:?}");
+        for name in set {
+            assert!(known.iter().any(|k| k == name), "{name} is not read");
+        }
+        assert!(deployment.contains("args: [\"operator\"]"));
+    }
+}

@@ -1,0 +1,308 @@
+//! The operator: everything `spalding operator` runs, as a library, so it can
+//! be embedded and tested. [`run`] loads the VCP [`identity`] (PEM files, or
+//! a Secret created with a generated identity when absent), binds the
+//! partner-info and probe listeners, and then runs until `shutdown`
+//! resolves:
+//!
+//! - the VirtualCloud [`crate::controller`] over the watched namespace (or
+//!   all), reconciling through [`KubeCluster`] (documents signed by
+//!   [`VcpSigner`]), [`HttpsTransport`], the given [`MpcLauncher`] and
+//!   [`OsEntropy`];
+//! - the [`PartnerInfoServer`] serving each VC's published, signed document
+//!   from a reflector store ([`documents`]), over TLS with the VCP
+//!   certificate or, behind a TLS-terminating ingress, plain HTTP;
+//! - the probe server ([`health`]): `/healthz`, and `/readyz` once the
+//!   published documents are synced.
+//!
+//! On shutdown it first turns unready, then stops the controller (running
+//! reconciles finish) and the servers (open requests finish).
+
+pub mod documents;
+pub mod health;
+pub mod identity;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use kube::Client;
+use kube::runtime::events::Reporter;
+use spalding_core::machine::LocalIdentity;
+use spalding_core::name::PartyName;
+use spalding_core::ports::MpcLauncher;
+use spalding_core::render::RenderSettings;
+use spalding_core::spec::Endpoint;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+use self::documents::PublishedDocuments;
+use self::health::Readiness;
+pub use self::identity::{IdentityOrigin, IdentitySource};
+use crate::cluster::KubeCluster;
+use crate::controller::{Context, Settings};
+use crate::entropy::OsEntropy;
+use crate::identity::{IdentityError, VcpIdentity};
+use crate::server::{PartnerInfoServer, server_tls_config};
+use crate::signing::VcpSigner;
+use crate::transport::{HttpsTransport, TransportBuildError, TransportOptions};
+
+/// The name Events are reported under.
+pub const CONTROLLER_NAME: &str = "spalding";
+
+/// How the partner-info endpoint is served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PartnerInfoTls {
+    /// HTTPS presenting the VCP certificate: the party serves directly.
+    VcpCertificate,
+    /// Plain HTTP, for an ingress that terminates TLS in front of it. The
+    /// documents are signed, so their integrity does not rest on TLS.
+    PlainHttp,
+}
+
+/// Everything the operator needs to know; `spalding operator` fills it from
+/// flags and environment variables.
+#[derive(Debug, Clone)]
+pub struct OperatorConfig {
+    /// This party's name.
+    pub party: PartyName,
+    /// This party's public Spalding endpoint, as partners write it.
+    pub endpoint: Endpoint,
+    /// The namespace whose VirtualClouds are reconciled; all when `None`.
+    pub namespace: Option<String>,
+    /// Where the VCP identity comes from.
+    pub identity: IdentitySource,
+    /// Where the partner-info server listens.
+    pub partner_info_address: SocketAddr,
+    /// How the partner-info server speaks.
+    pub partner_info_tls: PartnerInfoTls,
+    /// Where `/healthz` and `/readyz` are served.
+    pub health_address: SocketAddr,
+    /// How often every VC's partners are fetched at rest.
+    pub refresh_interval: Duration,
+    /// How partners are fetched (development: plain HTTP, extra CAs).
+    pub transport: TransportOptions,
+    /// This replica's name in Events (e.g. the pod name).
+    pub instance: Option<String>,
+}
+
+/// Why the operator could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum OperatorError {
+    /// No Kubernetes client configuration (kubeconfig or in-cluster).
+    #[error("cannot configure a Kubernetes client (kubeconfig or in-cluster service account): {0}")]
+    Connect(String),
+    /// The identity could not be loaded or generated.
+    #[error("VCP identity from {origin}: {source}")]
+    Identity {
+        /// Where it was read from.
+        origin: String,
+        /// What was wrong.
+        source: IdentityError,
+    },
+    /// The identity Secret lacks a key.
+    #[error("Secret {secret} has no {key}; it must be a kubernetes.io/tls Secret")]
+    SecretMissingKey {
+        /// `namespace/name`.
+        secret: String,
+        /// The missing key.
+        key: &'static str,
+    },
+    /// Reading or creating the identity Secret failed.
+    #[error("{operation}: {message}")]
+    SecretApi {
+        /// What was attempted.
+        operation: String,
+        /// Why it failed (never key material).
+        message: String,
+    },
+    /// The partner transport could not be built (e.g. a bad CA bundle).
+    #[error("partner transport: {0}")]
+    Transport(#[from] TransportBuildError),
+    /// The partner-info TLS configuration was refused.
+    #[error("partner-info TLS configuration: {0}")]
+    Tls(#[from] rustls::Error),
+    /// A listener could not be bound.
+    #[error("cannot listen for {role} on {address}: {source}")]
+    Bind {
+        /// `partner-info` or `probes`.
+        role: &'static str,
+        /// The address.
+        address: SocketAddr,
+        /// The operating system's reason.
+        source: std::io::Error,
+    },
+    /// The partner-info server failed.
+    #[error("partner-info server: {0}")]
+    Serve(#[source] std::io::Error),
+}
+
+/// A client from the kubeconfig (`KUBECONFIG`, `~/.kube/config`, its current
+/// context) or, inside a pod, the service account.
+pub async fn connect() -> Result<Client, OperatorError> {
+    Client::try_default()
+        .await
+        .map_err(|e| OperatorError::Connect(e.to_string()))
+}
+
+/// The host of `endpoint`, without port or IPv6 brackets: the name the
+/// generated certificate is issued for.
+pub fn endpoint_host(endpoint: &Endpoint) -> String {
+    let authority = endpoint.authority();
+    if let Some(v6) = authority.strip_prefix('[') {
+        return v6.split(']').next().unwrap_or(v6).to_owned();
+    }
+    authority
+        .rsplit_once(':')
+        .map_or(authority, |(host, _)| host)
+        .to_owned()
+}
+
+/// Binds `address` for `role`.
+async fn bind(role: &'static str, address: SocketAddr) -> Result<TcpListener, OperatorError> {
+    TcpListener::bind(address)
+        .await
+        .map_err(|source| OperatorError::Bind {
+            role,
+            address,
+            source,
+        })
+}
+
+/// Resolves once `stop` says so (or its sender is gone).
+async fn stopped(mut stop: watch::Receiver<bool>) {
+    let _ = stop.wait_for(|stop| *stop).await;
+}
+
+/// Runs the operator until `shutdown` resolves; see the module documentation.
+pub async fn run(
+    config: OperatorConfig,
+    client: Client,
+    launcher: Arc<dyn MpcLauncher>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), OperatorError> {
+    let host = endpoint_host(&config.endpoint);
+    let (identity, origin) =
+        identity::load(&config.identity, &client, config.party.as_str(), &[host]).await?;
+    info!(
+        party = %config.party,
+        endpoint = %config.endpoint,
+        fingerprint = %identity.fingerprint(),
+        origin = ?origin,
+        "VCP identity loaded"
+    );
+    let transport = HttpsTransport::new(config.transport.clone())?;
+    if config.transport.allow_plain_http {
+        warn!("development option: partners may be fetched over plain HTTP");
+    }
+    let tls = match config.partner_info_tls {
+        PartnerInfoTls::VcpCertificate => Some(server_tls_config(&identity)?),
+        PartnerInfoTls::PlainHttp => None,
+    };
+    let partner_listener = bind("partner-info", config.partner_info_address).await?;
+    let health_listener = bind("probes", config.health_address).await?;
+
+    let ctx = context(&config, &client, &identity, transport, launcher);
+    let namespace = config.namespace.clone();
+    let (store, reflector) = documents::reflect(client.clone(), namespace.as_deref());
+    let server = PartnerInfoServer::new(Arc::new(PublishedDocuments::new(store.clone())));
+    let readiness = Arc::new(Readiness::default());
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stop_tx = Arc::new(stop_tx);
+    let signal = {
+        let (stop_tx, readiness) = (Arc::clone(&stop_tx), Arc::clone(&readiness));
+        tokio::spawn(async move {
+            shutdown.await;
+            info!("shutting down");
+            readiness.set(false);
+            stop_tx.send_replace(true);
+        })
+    };
+    let ready = {
+        let readiness = Arc::clone(&readiness);
+        let stop = stopped(stop_rx.clone());
+        async move {
+            tokio::select! {
+                synced = store.wait_until_ready() => {
+                    if synced.is_ok() {
+                        readiness.set(true);
+                        info!("ready");
+                    }
+                }
+                () = stop => {}
+            }
+        }
+    };
+    let reflector = {
+        let stop = stopped(stop_rx.clone());
+        async move {
+            tokio::select! {
+                () = reflector => {}
+                () = stop => {}
+            }
+        }
+    };
+    let controller =
+        crate::controller::run_until(client, ctx, namespace.as_deref(), stopped(stop_rx.clone()));
+    let serving = {
+        let stop = stopped(stop_rx.clone());
+        let stop_tx = Arc::clone(&stop_tx);
+        async move {
+            info!(address = %config.partner_info_address, tls = tls.is_some(), "partner-info server listening");
+            let result = match tls {
+                Some(tls) => server.serve_tls(partner_listener, tls, stop).await,
+                None => server.serve_plain(partner_listener, stop).await,
+            };
+            // Without the partner-info server the party cannot form VCs: stop all.
+            stop_tx.send_replace(true);
+            result.map_err(OperatorError::Serve)
+        }
+    };
+    let probes = health::serve(
+        health_listener,
+        Arc::clone(&readiness),
+        stopped(stop_rx.clone()),
+    );
+    let ((), (), (), served, ()) = tokio::join!(ready, reflector, controller, serving, probes);
+    // The controller stopping on its own (not by `stop`) ends everything too.
+    stop_tx.send_replace(true);
+    signal.abort();
+    info!("stopped");
+    served
+}
+
+/// The controller context for `config`.
+fn context(
+    config: &OperatorConfig,
+    client: &Client,
+    identity: &VcpIdentity,
+    transport: HttpsTransport,
+    launcher: Arc<dyn MpcLauncher>,
+) -> Arc<Context> {
+    let reporter = Reporter {
+        controller: CONTROLLER_NAME.to_owned(),
+        instance: config.instance.clone(),
+    };
+    let cluster = Arc::new(
+        KubeCluster::new(client.clone(), reporter, Arc::new(VcpSigner::new(identity)))
+            .with_lifecycle(RenderSettings::default(), identity),
+    );
+    let local = LocalIdentity {
+        name: config.party.clone(),
+        endpoint: config.endpoint.clone(),
+        certificate: identity.certificate().clone(),
+    };
+    Arc::new(Context::new(
+        local,
+        cluster,
+        Arc::new(transport),
+        launcher,
+        Arc::new(OsEntropy),
+        Settings {
+            refresh_interval: config.refresh_interval,
+            ..Settings::default()
+        },
+    ))
+}
