@@ -80,7 +80,11 @@ pub struct Parameters {
 }
 
 /// Parameters after validation: big integers, all fields present.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Equality compares the prime, the word size and the gf2n sizes: `r` and
+/// `rInv` are functions of the first two once validated (the only way to
+/// build this type), so comparing them again would only cost time.
+#[derive(Debug, Clone)]
 pub struct ValidatedParameters {
     prime: BigUint,
     r: BigUint,
@@ -89,6 +93,17 @@ pub struct ValidatedParameters {
     gf2n_bit_length: u32,
     gf2n_storage_size: u32,
 }
+
+impl PartialEq for ValidatedParameters {
+    fn eq(&self, other: &Self) -> bool {
+        self.word_size == other.word_size
+            && self.gf2n_bit_length == other.gf2n_bit_length
+            && self.gf2n_storage_size == other.gf2n_storage_size
+            && self.prime == other.prime
+    }
+}
+
+impl Eq for ValidatedParameters {}
 
 /// A field of the parameters; its `Display` is the wire name (`prime`, `rInv`, …).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
