@@ -9,6 +9,7 @@ use spalding_core::certificate::Certificate;
 use spalding_core::parameters::{Parameters, ValidatedParameters};
 
 mod serve;
+mod simulate;
 
 /// Spalding: form Carbyne Stack Virtual Clouds among independent parties.
 #[derive(Debug, Parser)]
@@ -51,6 +52,9 @@ enum Command {
         #[command(subcommand)]
         command: PartnerCommand,
     },
+    /// Form a Virtual Cloud of N simulated parties in this process: in-memory
+    /// API servers, the real operator and partner-info servers on loopback.
+    Simulate(simulate::Simulate),
     /// Serve one signed single-party document (benchmarks and demos).
     #[command(hide = true)]
     ServeDocument(serve::ServeDocument),
@@ -164,6 +168,7 @@ fn run(cli: Cli) -> Result<String, String> {
             }
         }
         Command::ServeDocument(args) => runtime()?.block_on(serve::run(args)),
+        Command::Simulate(args) => runtime()?.block_on(simulate::run(args)),
     }
 }
 

@@ -220,6 +220,21 @@ pub fn admission_targets(admission: &VirtualCloudPartnerAdmission) -> Vec<Object
 
 /// Runs the controller until the process is asked to stop.
 pub async fn run(client: Client, ctx: Arc<Context>) {
+    drive(controller(client).shutdown_on_signal(), ctx).await;
+}
+
+/// Runs the controller until `shutdown` resolves, then lets running
+/// reconciles finish (`spalding simulate` runs several in one process).
+pub async fn run_until(
+    client: Client,
+    ctx: Arc<Context>,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
+    drive(controller(client).graceful_shutdown_on(shutdown), ctx).await;
+}
+
+/// The controller's watches: VirtualClouds, what they own, and admissions.
+fn controller(client: Client) -> Controller<VirtualCloud> {
     let managed = watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY}"));
     let vcs: Api<VirtualCloud> = Api::all(client.clone());
     Controller::new(vcs, watcher::Config::default().any_semantic())
@@ -234,7 +249,10 @@ pub async fn run(client: Client, ctx: Arc<Context>) {
             watcher::Config::default(),
             |admission| admission_targets(&admission),
         )
-        .shutdown_on_signal()
+}
+
+async fn drive(controller: Controller<VirtualCloud>, ctx: Arc<Context>) {
+    controller
         .run(reconcile, error_policy, ctx)
         .for_each(|result| async move {
             if let Err(error) = result {

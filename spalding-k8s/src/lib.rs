@@ -7,7 +7,8 @@
 //! `Cluster` port against the API server ([`cluster::KubeCluster`]), the
 //! `MpcLauncher` port as a Job ([`launcher::KubeLauncher`]) and the
 //! kube-runtime [`controller`] that runs the core's reconciler; and an
-//! in-memory Kubernetes [`apiserver`] for simulations and end-to-end tests.
+//! in-memory Kubernetes [`apiserver`] for simulations and end-to-end tests,
+//! and [`simulation`], which forms a Virtual Cloud of N parties in one process.
 
 pub mod address;
 pub mod apiserver;
@@ -22,6 +23,7 @@ pub mod retry;
 pub mod sample;
 pub mod server;
 pub mod signing;
+pub mod simulation;
 pub mod transport;
 
 #[cfg(test)]
