@@ -24,6 +24,9 @@ pub mod party;
 pub mod report;
 pub mod source;
 
+#[cfg(test)]
+mod tests;
+
 use std::collections::{BTreeMap, HashSet};
 use std::future::Future;
 use std::path::PathBuf;
