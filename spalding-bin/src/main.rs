@@ -10,6 +10,7 @@ use spalding_core::parameters::{Parameters, ValidatedParameters};
 
 mod operator;
 mod serve;
+mod simulate;
 mod status;
 
 /// Spalding: form Carbyne Stack Virtual Clouds among independent parties.
@@ -59,6 +60,9 @@ enum Command {
     /// Show VirtualClouds and their partners: state, player number, conditions,
     /// what each waits for, and every partner's admission and reachability.
     Status(status::StatusArgs),
+    /// Form a Virtual Cloud of N simulated parties in this process: in-memory
+    /// API servers, the real operator and partner-info servers on loopback.
+    Simulate(simulate::Simulate),
     /// Serve one signed single-party document (benchmarks and demos).
     #[command(hide = true)]
     ServeDocument(serve::ServeDocument),
@@ -174,6 +178,7 @@ fn run(cli: Cli) -> Result<String, String> {
         Command::Operator(args) => runtime()?.block_on(operator::run(args)),
         Command::Status(args) => runtime()?.block_on(status::run(args)),
         Command::ServeDocument(args) => runtime()?.block_on(serve::run(args)),
+        Command::Simulate(args) => runtime()?.block_on(simulate::run(args)),
     }
 }
 

@@ -8,8 +8,9 @@
 //! `MpcLauncher` port as a Job ([`launcher::KubeLauncher`]) and the
 //! kube-runtime [`controller`] that runs the core's reconciler; the
 //! [`operator`] wiring all of it into one long-running process, and the
-//! [`status`] report of `spalding status`; and an in-memory Kubernetes
-//! [`apiserver`] for simulations and end-to-end tests.
+//! [`status`] report of `spalding status`; an in-memory Kubernetes
+//! [`apiserver`] for simulations and end-to-end tests, and [`simulation`],
+//! which forms a Virtual Cloud of N parties in one process.
 
 pub mod address;
 pub mod apiserver;
@@ -25,6 +26,7 @@ pub mod retry;
 pub mod sample;
 pub mod server;
 pub mod signing;
+pub mod simulation;
 pub mod status;
 pub mod transport;
 
