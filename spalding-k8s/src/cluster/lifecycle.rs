@@ -63,15 +63,16 @@ impl fmt::Debug for Lifecycle {
     }
 }
 
-/// One applied object, as listed in a record.
+/// One applied object, as listed in a record (also read by the simulation
+/// driver, which readies exactly these objects).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Listed {
-    api_version: String,
-    kind: String,
-    plural: String,
-    name: String,
-    readiness: ReadinessRule,
+pub(crate) struct Listed {
+    pub(crate) api_version: String,
+    pub(crate) kind: String,
+    pub(crate) plural: String,
+    pub(crate) name: String,
+    pub(crate) readiness: ReadinessRule,
 }
 
 impl From<&RenderedObject> for Listed {

@@ -15,7 +15,6 @@ use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{ApiResource, DynamicObject, Patch, PatchParams};
 use kube::{Api, Client};
-use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use spalding_core::render::ReadinessRule;
 
@@ -24,19 +23,10 @@ use crate::cluster::lifecycle::{COMPONENT_SERVICES, OBJECTS_KEY, record_name};
 use crate::launcher::{job_name, phase};
 use spalding_core::ports::KeyGenerationPhase;
 
+use crate::cluster::lifecycle::Listed;
+
 /// How often the driver looks at its API server.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(200);
-
-/// One object of the services record (the fields the driver needs).
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Listed {
-    api_version: String,
-    kind: String,
-    plural: String,
-    name: String,
-    readiness: ReadinessRule,
-}
 
 /// Completes key generation and readies services for one party.
 pub struct SimulationDriver {
