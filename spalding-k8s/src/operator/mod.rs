@@ -16,6 +16,10 @@
 //!
 //! On shutdown it first turns unready, then stops the controller (running
 //! reconciles finish) and the servers (open requests finish).
+//!
+//! A program embedding the operator (the simulation) calls [`run_with`]
+//! instead, with an [`Embedding`]: listeners it bound itself, and its own
+//! controller retry timing. Everything else is the same code.
 
 pub mod documents;
 pub mod health;
@@ -175,11 +179,44 @@ async fn stopped(mut stop: watch::Receiver<bool>) {
     let _ = stop.wait_for(|stop| *stop).await;
 }
 
+/// Listeners bound before the operator starts, used instead of binding
+/// [`OperatorConfig::partner_info_address`] and
+/// [`OperatorConfig::health_address`].
+#[derive(Debug)]
+pub struct Listeners {
+    /// For the partner-info server.
+    pub partner_info: TcpListener,
+    /// For the probe server.
+    pub health: TcpListener,
+}
+
+/// What a program embedding the operator supplies instead of what [`run`]
+/// makes itself; the default is exactly [`run`].
+#[derive(Debug, Default)]
+pub struct Embedding {
+    /// Pre-bound listeners (the configured addresses are then not bound).
+    pub listeners: Option<Listeners>,
+    /// Controller retry delays after transient errors, `(first, longest)`,
+    /// instead of [`Settings::default`]'s.
+    pub retry_backoff: Option<(Duration, Duration)>,
+}
+
 /// Runs the operator until `shutdown` resolves; see the module documentation.
 pub async fn run(
     config: OperatorConfig,
     client: Client,
     launcher: Arc<dyn MpcLauncher>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), OperatorError> {
+    run_with(config, client, launcher, Embedding::default(), shutdown).await
+}
+
+/// [`run`] with what an embedding supplies.
+pub async fn run_with(
+    config: OperatorConfig,
+    client: Client,
+    launcher: Arc<dyn MpcLauncher>,
+    embedding: Embedding,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), OperatorError> {
     let host = endpoint_host(&config.endpoint);
@@ -200,10 +237,29 @@ pub async fn run(
         PartnerInfoTls::VcpCertificate => Some(server_tls_config(&identity)?),
         PartnerInfoTls::PlainHttp => None,
     };
-    let partner_listener = bind("partner-info", config.partner_info_address).await?;
-    let health_listener = bind("probes", config.health_address).await?;
+    let (partner_listener, health_listener) = match embedding.listeners {
+        Some(Listeners {
+            partner_info,
+            health,
+        }) => (partner_info, health),
+        None => (
+            bind("partner-info", config.partner_info_address).await?,
+            bind("probes", config.health_address).await?,
+        ),
+    };
+    let partner_info_address = partner_listener
+        .local_addr()
+        .unwrap_or(config.partner_info_address);
 
-    let ctx = context(&config, &client, &identity, transport, launcher);
+    let mut settings = Settings {
+        refresh_interval: config.refresh_interval,
+        ..Settings::default()
+    };
+    if let Some((min_backoff, max_backoff)) = embedding.retry_backoff {
+        settings.min_backoff = min_backoff;
+        settings.max_backoff = max_backoff;
+    }
+    let ctx = context(&config, &client, &identity, transport, launcher, settings);
     let namespace = config.namespace.clone();
     let (store, reflector) = documents::reflect(client.clone(), namespace.as_deref());
     let server = PartnerInfoServer::new(Arc::new(PublishedDocuments::new(store.clone())));
@@ -250,7 +306,7 @@ pub async fn run(
         let stop = stopped(stop_rx.clone());
         let stop_tx = Arc::clone(&stop_tx);
         async move {
-            info!(address = %config.partner_info_address, tls = tls.is_some(), "partner-info server listening");
+            info!(address = %partner_info_address, tls = tls.is_some(), "partner-info server listening");
             let result = match tls {
                 Some(tls) => server.serve_tls(partner_listener, tls, stop).await,
                 None => server.serve_plain(partner_listener, stop).await,
@@ -280,6 +336,7 @@ fn context(
     identity: &VcpIdentity,
     transport: HttpsTransport,
     launcher: Arc<dyn MpcLauncher>,
+    settings: Settings,
 ) -> Arc<Context> {
     let reporter = Reporter {
         controller: CONTROLLER_NAME.to_owned(),
@@ -300,9 +357,6 @@ fn context(
         Arc::new(transport),
         launcher,
         Arc::new(OsEntropy),
-        Settings {
-            refresh_interval: config.refresh_interval,
-            ..Settings::default()
-        },
+        settings,
     ))
 }

@@ -74,7 +74,8 @@ impl SimulationDriver {
         self.ready_services().await
     }
 
-    async fn complete_key_generation(&mut self) -> Result<(), kube::Error> {
+    /// Marks the key generation Job succeeded when it exists and has not.
+    pub async fn complete_key_generation(&mut self) -> Result<(), kube::Error> {
         let jobs: Api<Job> = Api::namespaced(self.client.clone(), &self.namespace);
         let name = job_name(&self.vc);
         let Some(job) = jobs.get_opt(&name).await? else {

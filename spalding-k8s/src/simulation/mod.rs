@@ -1,53 +1,56 @@
 //! `spalding simulate`: N complete parties in one process forming one
 //! Virtual Cloud, with the same operator code that runs in a cluster.
 //!
-//! Per party ([`party`]): an in-memory [`crate::apiserver`], a generated VCP
-//! identity (SANs `127.0.0.1` and `localhost`), the real partner-info HTTPS
-//! server on a loopback port serving the signed documents read from that
-//! party's API server ([`source`]), the real [`crate::controller`] with
-//! [`crate::cluster::KubeCluster`], [`crate::transport::HttpsTransport`]
-//! (trusting every party's certificate), [`crate::launcher::KubeLauncher`]
-//! and the operating system's entropy, and the [`driver::SimulationDriver`],
-//! which stands in for MP-SPDZ and the foundation services: it completes
-//! key generation Jobs and marks services ready. Each party's namespace gets
-//! a `VirtualCloud` naming all others with the Carbyne Stack default
-//! parameters. With `auto_admit` the monitor creates a
+//! Per party ([`party`]): an in-memory [`crate::apiserver`], a VCP identity
+//! issued by the [`ca::SimulationCa`] (SANs `127.0.0.1` and `localhost`)
+//! and stored in the party's identity Secret, the operator exactly as
+//! `spalding operator` runs it ([`crate::operator::run_with`]: the
+//! controller, the partner-info HTTPS server on a loopback port, the probe
+//! server) with a transport trusting the simulation CA, and the
+//! [`driver::SimulationDriver`], which stands in for MP-SPDZ and the
+//! foundation services: it completes key generation Jobs and marks services
+//! ready. Each party's namespace gets a `VirtualCloud` naming all others,
+//! with the Carbyne Stack default parameters unless [`Options::parameters`]
+//! says otherwise. With `auto_admit` the monitor ([`monitor`]) creates a
 //! `VirtualCloudPartnerAdmission` pinned to each partner's fingerprint as
 //! soon as its partner record shows one; otherwise it prints the kubectl
 //! commands that do so and waits.
 //!
-//! [`run`] prints one line per state change per party and returns a
-//! [`Report`] when every VC is `ready` or at the timeout.
+//! [`run`] is what `spalding simulate` calls: it prints one line per state
+//! change per party and returns a [`Report`] when every VC is `ready` or at
+//! the timeout. Tests drive a [`Simulation`] step by step instead, through
+//! its hooks: start a party's operator late ([`Options::late_operators`]),
+//! stop and restart one party's operator or driver, complete key generation
+//! by hand, replace a party's identity, admit a partner again, and wait for
+//! (or insist on) a condition of every party's status for a bounded time.
 
+pub mod ca;
 pub mod driver;
+pub mod monitor;
 pub mod party;
 pub mod report;
-pub mod source;
 
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeMap, HashSet};
-use std::future::Future;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use kube::api::{ListParams, PostParams};
-use kube::{Api, ResourceExt};
-use spalding_core::configuration::MAC_KEY_SECRET;
+use kube::Api;
+use kube::api::PostParams;
+use spalding_core::certificate::Fingerprint;
 use spalding_core::parameters::Parameters;
-use tokio::sync::watch;
-use tokio::task::JoinSet;
+use spalding_core::partner::partner_object_name;
 use tokio::time::Instant;
 
-use self::party::{Common, Party, Prepared};
+use self::ca::SimulationCa;
+pub use self::monitor::PartyStatus;
+use self::party::{Common, Party};
 pub use self::report::{PartyReport, Report};
-use crate::crd::{
-    MpcParameters, VirtualCloud, VirtualCloudPartner, VirtualCloudPartnerAdmission,
-    VirtualCloudPartnerAdmissionSpec, VirtualCloudPartnerEntry, VirtualCloudSpec,
-    VirtualCloudState,
-};
+use crate::crd::{MpcParameters, VirtualCloud, VirtualCloudPartnerEntry, VirtualCloudSpec};
 
 /// Where progress lines go.
 pub type Print = Arc<dyn Fn(&str) + Send + Sync>;
@@ -64,16 +67,20 @@ pub struct Options {
     pub auto_admit: bool,
     /// Write every object of every API server here, one folder per party.
     pub emit: Option<PathBuf>,
-    /// Give up after this long.
+    /// Give up after this long ([`run`] only).
     pub timeout: Duration,
     /// The VirtualCloud's name.
     pub virtual_cloud: String,
     /// The namespace of the VirtualCloud in every party's API server.
     pub namespace: String,
-    /// The controllers' partner refresh interval.
+    /// The operators' partner refresh interval.
     pub refresh_interval: Duration,
     /// Parameters of single parties (by index) instead of the Carbyne Stack defaults.
     pub parameters: BTreeMap<usize, Parameters>,
+    /// Parties (by index) whose operator [`Simulation::start`] does not
+    /// start: until [`Simulation::start_operator`], their partner-info
+    /// endpoint refuses connections and their VC is not reconciled.
+    pub late_operators: BTreeSet<usize>,
 }
 
 impl Default for Options {
@@ -87,18 +94,27 @@ impl Default for Options {
             namespace: "default".to_owned(),
             refresh_interval: Duration::from_secs(1),
             parameters: BTreeMap::new(),
+            late_operators: BTreeSet::new(),
         }
     }
 }
 
-/// Why a simulation could not run (reaching the timeout is not an error:
-/// see [`Report::ready`]).
+/// Why a simulation could not run or a hook failed (reaching [`run`]'s
+/// timeout is not an error: see [`Report::ready`]).
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// Fewer than two parties asked for.
     #[error("a Virtual Cloud needs at least 2 parties, not {0}")]
     TooFewParties(usize),
-    /// Setting a party up failed.
+    /// An index names no party.
+    #[error("there is no party {index} (of {parties})")]
+    NoSuchParty {
+        /// The index given.
+        index: usize,
+        /// How many parties there are.
+        parties: usize,
+    },
+    /// Setting a party up, or changing it, failed.
     #[error("{party}: {what}")]
     Setup {
         /// The party.
@@ -114,270 +130,439 @@ pub enum Error {
         /// What failed.
         source: std::io::Error,
     },
+    /// [`Simulation::wait_for`] ran out of time.
+    #[error("still waiting for {waiting_for} after {after:?}:\n{parties}")]
+    Timeout {
+        /// What was waited for.
+        waiting_for: String,
+        /// How long.
+        after: Duration,
+        /// Every party's state and blocking conditions.
+        parties: String,
+    },
+    /// [`Simulation::expect_for`] saw its invariant broken.
+    #[error("no longer {expected} after {after:?}:\n{parties}")]
+    Broken {
+        /// The invariant.
+        expected: String,
+        /// When it broke.
+        after: Duration,
+        /// Every party's state and blocking conditions.
+        parties: String,
+    },
 }
 
-/// Tells every task to stop.
-pub struct Shutdown(watch::Sender<bool>);
+/// A running simulation; see the module documentation.
+pub struct Simulation {
+    options: Options,
+    common: Common,
+    started: Instant,
+    parties: Vec<Party>,
+    statuses: Vec<PartyStatus>,
+    kubeconfigs: report::Kubeconfigs,
+}
 
-impl Shutdown {
-    fn new() -> Self {
-        Self(watch::channel(false).0)
-    }
-
-    /// Resolves once [`Shutdown::trigger`] was called.
-    pub fn wait(&self) -> impl Future<Output = ()> + Send + Sync + 'static {
-        let mut receiver = self.0.subscribe();
-        let waiting = tokio::spawn(async move {
-            let _ = receiver.wait_for(|stop| *stop).await;
-        });
-        async move {
-            let _ = waiting.await;
+impl Simulation {
+    /// Sets every party up, creates the VirtualClouds and starts every
+    /// driver and every operator not in [`Options::late_operators`].
+    pub async fn start(options: Options, print: Print) -> Result<Self, Error> {
+        if options.parties < 2 {
+            return Err(Error::TooFewParties(options.parties));
         }
-    }
-
-    /// Stops everything waiting.
-    pub fn trigger(&self) {
-        self.0.send_replace(true);
-    }
-}
-
-/// What the monitor tracks of one party.
-#[derive(Default)]
-struct Watched {
-    state: Option<VirtualCloudState>,
-    ready_after: Option<Duration>,
-    admitted: HashSet<String>,
-    secret_versions: HashSet<String>,
-    blocking: Vec<String>,
-}
-
-/// Runs a simulation, printing progress through `print`.
-pub async fn run(options: Options, print: Print) -> Result<Report, Error> {
-    if options.parties < 2 {
-        return Err(Error::TooFewParties(options.parties));
-    }
-    let started = Instant::now();
-    let mut prepared = Vec::with_capacity(options.parties);
-    for index in 0..options.parties {
-        prepared.push(Prepared::new(index).await?);
-    }
-    let trusted_pem: Vec<u8> = prepared
-        .iter()
-        .flat_map(|p| p.identity.pems().tls_crt.into_bytes())
-        .collect();
-    let entries: Vec<VirtualCloudPartnerEntry> = prepared
-        .iter()
-        .map(|p| VirtualCloudPartnerEntry {
-            name: p.name.as_str().to_owned(),
-            endpoint: p.endpoint.as_str().to_owned(),
-        })
-        .collect();
-
-    let shutdown = Shutdown::new();
-    let mut tasks = JoinSet::new();
-    let common = Common {
-        trusted_pem: &trusted_pem,
-        namespace: &options.namespace,
-        vc: &options.virtual_cloud,
-        refresh_interval: options.refresh_interval,
-        print: &print,
-        shutdown: &shutdown,
-    };
-    let mut parties = Vec::with_capacity(options.parties);
-    for p in prepared {
-        parties.push(Party::start(p, &common, &mut tasks).await?);
-    }
-    for party in &parties {
-        print(&format!(
-            "{}: partner-info {} · API server {} · fingerprint {}",
-            party.name,
-            party.endpoint.as_str(),
-            party.server.url(),
-            party.fingerprint
-        ));
-    }
-    print(
-        "simulation driver: key generation Jobs and foundation service readiness are simulated; \
-         MP-SPDZ and Istio do not run",
-    );
-    let kubeconfigs = report::write_kubeconfigs(&parties)?;
-    if !options.auto_admit {
-        print(&report::admission_commands(
-            &parties,
-            &kubeconfigs,
-            &options.virtual_cloud,
-        ));
-    }
-
-    let outcome = async {
-        create_virtual_clouds(&parties, &entries, &options).await?;
-        Ok::<_, Error>(monitor(&parties, &options, &print, started).await)
-    }
-    .await;
-
-    let emitted = match (&options.emit, &outcome) {
-        (Some(dir), Ok(_)) => report::emit(dir, &parties).map(Some),
-        _ => Ok(None),
-    };
-    shutdown.trigger();
-    for party in &parties {
-        party.server.shutdown();
-    }
-    if tokio::time::timeout(Duration::from_secs(10), async {
-        while tasks.join_next().await.is_some() {}
-    })
-    .await
-    .is_err()
-    {
-        tasks.abort_all();
-    }
-    let _ = std::fs::remove_dir_all(&kubeconfigs.dir);
-    let watched = outcome?;
-    if let Some(dir) = emitted? {
-        print(&format!("wrote every object to {}", dir.display()));
-    }
-    Ok(Report::new(&parties, watched, started.elapsed()))
-}
-
-async fn create_virtual_clouds(
-    parties: &[Party],
-    entries: &[VirtualCloudPartnerEntry],
-    options: &Options,
-) -> Result<(), Error> {
-    for (index, party) in parties.iter().enumerate() {
-        let parameters = options
-            .parameters
-            .get(&index)
-            .cloned()
-            .unwrap_or_else(Parameters::carbyne_stack_default);
-        let partners = entries
+        let out_of_range = options
+            .late_operators
             .iter()
-            .filter(|e| e.name != party.name)
-            .cloned()
-            .collect();
-        let mut vc = VirtualCloud::new(
-            &options.virtual_cloud,
-            VirtualCloudSpec {
-                parameters: MpcParameters::from(parameters),
-                partners,
-            },
+            .chain(options.parameters.keys())
+            .find(|&&index| index >= options.parties);
+        if let Some(&index) = out_of_range {
+            return Err(Error::NoSuchParty {
+                index,
+                parties: options.parties,
+            });
+        }
+        let started = Instant::now();
+        let ca = SimulationCa::new().map_err(|e| Error::Setup {
+            party: "simulation".to_owned(),
+            what: format!("simulation CA: {e}"),
+        })?;
+        let common = Common {
+            ca,
+            namespace: options.namespace.clone(),
+            vc: options.virtual_cloud.clone(),
+            refresh_interval: options.refresh_interval,
+            print,
+        };
+        let mut parties = Vec::with_capacity(options.parties);
+        for index in 0..options.parties {
+            parties.push(Party::new(index, &common).await?);
+        }
+        for party in &parties {
+            (common.print)(&format!(
+                "{}: partner-info {} · API server {} · fingerprint {}",
+                party.name,
+                party.endpoint.as_str(),
+                party.server.url(),
+                party.fingerprint
+            ));
+        }
+        (common.print)(
+            "simulation driver: key generation Jobs and foundation service readiness are simulated; \
+             MP-SPDZ and Istio do not run",
         );
-        vc.metadata.namespace = Some(options.namespace.clone());
-        Api::<VirtualCloud>::namespaced(party.client.clone(), &options.namespace)
-            .create(&PostParams::default(), &vc)
+        let kubeconfigs = report::write_kubeconfigs(&parties, &unique_suffix())?;
+        if !options.auto_admit {
+            (common.print)(&report::admission_commands(
+                &parties,
+                &kubeconfigs,
+                &options.virtual_cloud,
+            ));
+        }
+        let statuses = vec![PartyStatus::default(); parties.len()];
+        let mut simulation = Self {
+            options,
+            common,
+            started,
+            parties,
+            statuses,
+            kubeconfigs,
+        };
+        simulation.create_virtual_clouds().await?;
+        for index in 0..simulation.parties.len() {
+            simulation.parties[index].start_driver(&simulation.common);
+            if !simulation.options.late_operators.contains(&index) {
+                simulation.parties[index]
+                    .start_operator(&simulation.common)
+                    .await?;
+            }
+        }
+        Ok(simulation)
+    }
+
+    /// Every party, in order.
+    pub fn parties(&self) -> &[Party] {
+        &self.parties
+    }
+
+    /// Party `index`.
+    pub fn party(&self, index: usize) -> Result<&Party, Error> {
+        self.parties.get(index).ok_or(Error::NoSuchParty {
+            index,
+            parties: self.parties.len(),
+        })
+    }
+
+    fn party_mut(&mut self, index: usize) -> Result<&mut Party, Error> {
+        let parties = self.parties.len();
+        self.parties
+            .get_mut(index)
+            .ok_or(Error::NoSuchParty { index, parties })
+    }
+
+    /// What the monitor last saw of every party, in order.
+    pub fn statuses(&self) -> &[PartyStatus] {
+        &self.statuses
+    }
+
+    /// Time since [`Simulation::start`].
+    pub fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// Starts party `index`'s operator (on its partner-info port, which it
+    /// keeps across restarts); a no-op when it runs.
+    pub async fn start_operator(&mut self, index: usize) -> Result<(), Error> {
+        let party = self.parties.get_mut(index).ok_or(Error::NoSuchParty {
+            index,
+            parties: self.options.parties,
+        })?;
+        if !party.operator_running() {
+            party.start_operator(&self.common).await?;
+            (self.common.print)(&format!("{}: operator started", party.name));
+        }
+        Ok(())
+    }
+
+    /// Stops party `index`'s operator and waits until it stopped (running
+    /// reconciles and requests finish); a no-op when it is stopped.
+    pub async fn stop_operator(&mut self, index: usize) -> Result<(), Error> {
+        let party = self.party_mut(index)?;
+        if party.operator_running() {
+            party.stop_operator().await;
+            let line = format!("{}: operator stopped", party.name);
+            (self.common.print)(&line);
+        }
+        Ok(())
+    }
+
+    /// Stops and starts party `index`'s operator.
+    pub async fn restart_operator(&mut self, index: usize) -> Result<(), Error> {
+        self.stop_operator(index).await?;
+        self.start_operator(index).await
+    }
+
+    /// Starts party `index`'s simulation driver; a no-op when it runs.
+    pub fn start_driver(&mut self, index: usize) -> Result<(), Error> {
+        let party = self.parties.get_mut(index).ok_or(Error::NoSuchParty {
+            index,
+            parties: self.options.parties,
+        })?;
+        party.start_driver(&self.common);
+        Ok(())
+    }
+
+    /// Stops party `index`'s simulation driver: its key generation Job stays
+    /// running and its services unready until [`Simulation::start_driver`]
+    /// (or [`Simulation::complete_key_generation`]).
+    pub async fn stop_driver(&mut self, index: usize) -> Result<(), Error> {
+        self.party_mut(index)?.stop_driver().await;
+        Ok(())
+    }
+
+    /// Marks party `index`'s key generation Job succeeded, once, as the
+    /// driver would, without readying its services.
+    pub async fn complete_key_generation(&self, index: usize) -> Result<(), Error> {
+        let party = self.party(index)?;
+        let mut driver = driver::SimulationDriver::new(
+            party.client.clone(),
+            &self.common.namespace,
+            &self.common.vc,
+            party.name.as_str(),
+            self.common.print.clone(),
+        );
+        driver
+            .complete_key_generation()
             .await
             .map_err(|e| Error::Setup {
-                party: party.name.clone(),
-                what: format!("create the VirtualCloud: {e}"),
-            })?;
+                party: party.name.as_str().to_owned(),
+                what: format!("complete key generation: {e}"),
+            })
     }
-    Ok(())
-}
 
-/// Watches every party until all are ready or the timeout passes.
-async fn monitor(
-    parties: &[Party],
-    options: &Options,
-    print: &Print,
-    started: Instant,
-) -> Vec<Watched> {
-    let mut watched: Vec<Watched> = parties.iter().map(|_| Watched::default()).collect();
-    let deadline = started + options.timeout;
-    loop {
-        for (party, seen) in parties.iter().zip(watched.iter_mut()) {
-            if let Err(error) = observe(party, seen, options, print, started).await {
+    /// Replaces party `index`'s VCP identity with a new one from the
+    /// simulation CA: stops its operator (if it runs), writes the identity
+    /// Secret and starts the operator again, which then publishes documents
+    /// with the new certificate. Partners that admitted the old fingerprint
+    /// stop progressing (`CertificateChanged`) until [`Simulation::admit`].
+    /// Returns the new fingerprint.
+    pub async fn rotate_identity(&mut self, index: usize) -> Result<Fingerprint, Error> {
+        let was_running = self.party(index)?.operator_running();
+        self.stop_operator(index).await?;
+        let party = self.parties.get_mut(index).ok_or(Error::NoSuchParty {
+            index,
+            parties: self.options.parties,
+        })?;
+        party.store_new_identity(&self.common).await?;
+        let fingerprint = party.fingerprint.clone();
+        (self.common.print)(&format!(
+            "{}: new VCP identity, fingerprint {fingerprint}",
+            party.name
+        ));
+        if was_running {
+            self.start_operator(index).await?;
+        }
+        Ok(fingerprint)
+    }
+
+    /// Has party `index` admit party `partner`, pinned to the partner's
+    /// current fingerprint (as a person would, having learned it out of
+    /// band); replaces an admission pinned to another fingerprint.
+    pub async fn admit(&self, index: usize, partner: usize) -> Result<(), Error> {
+        let party = self.party(index)?;
+        let other = self.party(partner)?;
+        let record = partner_object_name(&self.common.vc, &other.name);
+        monitor::admit(party, &self.common, &record, other.fingerprint.as_str())
+            .await
+            .map_err(|e| Error::Setup {
+                party: party.name.as_str().to_owned(),
+                what: format!("admit {}: {e}", other.name),
+            })?;
+        (self.common.print)(&format!(
+            "{}: admitted {} ({})",
+            party.name, other.name, other.fingerprint
+        ));
+        Ok(())
+    }
+
+    /// Has every party admit every other (see [`Simulation::admit`]).
+    pub async fn admit_all(&self) -> Result<(), Error> {
+        for index in 0..self.parties.len() {
+            for partner in (0..self.parties.len()).filter(|&p| p != index) {
+                self.admit(index, partner).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// One look at every party (see [`monitor`]); failed reads are retried
+    /// at the next look.
+    pub async fn observe(&mut self) {
+        for (party, seen) in self.parties.iter().zip(self.statuses.iter_mut()) {
+            if let Err(error) = monitor::observe(
+                party,
+                seen,
+                &self.common,
+                self.options.auto_admit,
+                self.started,
+            )
+            .await
+            {
                 tracing::debug!(party = %party.name, %error, "monitor");
             }
         }
-        if watched
+    }
+
+    /// Looks at every party until `done` holds of their statuses, for at
+    /// most `timeout`; [`Error::Timeout`] says what every party was waiting for.
+    pub async fn wait_for(
+        &mut self,
+        waiting_for: &str,
+        timeout: Duration,
+        mut done: impl FnMut(&[PartyStatus]) -> bool,
+    ) -> Result<(), Error> {
+        let since = Instant::now();
+        loop {
+            self.observe().await;
+            if done(&self.statuses) {
+                return Ok(());
+            }
+            if since.elapsed() >= timeout {
+                return Err(Error::Timeout {
+                    waiting_for: waiting_for.to_owned(),
+                    after: since.elapsed(),
+                    parties: self.describe(),
+                });
+            }
+            tokio::time::sleep(MONITOR_INTERVAL).await;
+        }
+    }
+
+    /// Waits until every VC is `ready`, for at most `timeout`.
+    pub async fn wait_until_ready(&mut self, timeout: Duration) -> Result<(), Error> {
+        self.wait_for("every party to be ready", timeout, |s| {
+            s.iter().all(PartyStatus::is_ready)
+        })
+        .await
+    }
+
+    /// Looks at every party for `duration` and fails as soon as `holds` does
+    /// not hold of their statuses.
+    pub async fn expect_for(
+        &mut self,
+        expected: &str,
+        duration: Duration,
+        mut holds: impl FnMut(&[PartyStatus]) -> bool,
+    ) -> Result<(), Error> {
+        let since = Instant::now();
+        loop {
+            self.observe().await;
+            if !holds(&self.statuses) {
+                return Err(Error::Broken {
+                    expected: expected.to_owned(),
+                    after: since.elapsed(),
+                    parties: self.describe(),
+                });
+            }
+            if since.elapsed() >= duration {
+                return Ok(());
+            }
+            tokio::time::sleep(MONITOR_INTERVAL).await;
+        }
+    }
+
+    /// Every party's state and blocking conditions, a line each.
+    fn describe(&self) -> String {
+        self.parties
             .iter()
-            .all(|w| w.state == Some(VirtualCloudState::Ready))
-            || Instant::now() >= deadline
-        {
-            return watched;
-        }
-        tokio::time::sleep(MONITOR_INTERVAL).await;
+            .zip(&self.statuses)
+            .map(|(party, seen)| {
+                let state = seen.state.map_or("unknown".to_owned(), report::state_name);
+                format!("{}: {state}; {}", party.name, seen.blocking().join("; "))
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
     }
-}
 
-/// One look at one party: state changes, admissions, the MAC key Secret.
-async fn observe(
-    party: &Party,
-    seen: &mut Watched,
-    options: &Options,
-    print: &Print,
-    started: Instant,
-) -> Result<(), kube::Error> {
-    let ns = &options.namespace;
-    let vcs: Api<VirtualCloud> = Api::namespaced(party.client.clone(), ns);
-    let vc = vcs.get(&options.virtual_cloud).await?;
-    let status = vc.status.unwrap_or_default();
-    let state = status.state;
-    if seen.state != Some(state) {
-        let from = seen.state.map_or("created".to_owned(), report::state_name);
-        print(&format!(
-            "{}: {from} → {}",
-            party.name,
-            report::state_name(state)
-        ));
-        seen.state = Some(state);
-        if state == VirtualCloudState::Ready {
-            seen.ready_after = Some(started.elapsed());
-        }
-    }
-    seen.blocking = status
-        .conditions
-        .iter()
-        .filter(|c| c.status != crate::crd::ConditionState::True)
-        .map(|c| format!("{}={:?} ({}): {}", c.type_, c.status, c.reason, c.message))
-        .collect();
-    let secrets: Api<k8s_openapi::api::core::v1::Secret> =
-        Api::namespaced(party.client.clone(), ns);
-    if let Some(secret) = secrets.get_metadata_opt(MAC_KEY_SECRET).await?
-        && let Some(version) = secret.resource_version()
-    {
-        seen.secret_versions.insert(version);
-    }
-    if options.auto_admit {
-        admit_partners(party, seen, ns, print).await?;
-    }
-    Ok(())
-}
-
-/// Admits every partner whose record shows a fingerprint, pinned to it.
-async fn admit_partners(
-    party: &Party,
-    seen: &mut Watched,
-    ns: &str,
-    print: &Print,
-) -> Result<(), kube::Error> {
-    let records: Api<VirtualCloudPartner> = Api::namespaced(party.client.clone(), ns);
-    let admissions: Api<VirtualCloudPartnerAdmission> = Api::namespaced(party.client.clone(), ns);
-    for record in records.list(&ListParams::default()).await? {
-        let name = record.name_any();
-        let Some(fingerprint) = record.status.as_ref().and_then(|s| s.fingerprint.clone()) else {
-            continue;
+    /// Writes `--emit` (when asked for), stops every party and returns the
+    /// report.
+    pub async fn finish(mut self) -> Result<Report, Error> {
+        let emitted = match &self.options.emit {
+            Some(dir) => report::emit(dir, &self.parties).map(Some),
+            None => Ok(None),
         };
-        if seen.admitted.contains(&name) {
-            continue;
+        for party in &mut self.parties {
+            party.shut_down().await;
         }
-        let admission = VirtualCloudPartnerAdmission::new(
-            &name,
-            VirtualCloudPartnerAdmissionSpec {
-                partner: name.clone(),
-                fingerprint: Some(fingerprint.clone()),
-            },
-        );
-        match admissions.create(&PostParams::default(), &admission).await {
-            Ok(_) => {}
-            Err(kube::Error::Api(e)) if e.code == 409 => {}
-            Err(e) => return Err(e),
+        let _ = std::fs::remove_dir_all(&self.kubeconfigs.dir);
+        if let Some(dir) = emitted? {
+            (self.common.print)(&format!("wrote every object to {}", dir.display()));
         }
-        print(&format!(
-            "{}: admitted {} ({fingerprint})",
-            party.name, record.spec.name
-        ));
-        seen.admitted.insert(name);
+        Ok(Report::new(
+            &self.parties,
+            &self.statuses,
+            self.started.elapsed(),
+        ))
     }
-    Ok(())
+
+    async fn create_virtual_clouds(&self) -> Result<(), Error> {
+        let entries: Vec<VirtualCloudPartnerEntry> = self
+            .parties
+            .iter()
+            .map(|p| VirtualCloudPartnerEntry {
+                name: p.name.as_str().to_owned(),
+                endpoint: p.endpoint.as_str().to_owned(),
+            })
+            .collect();
+        for (index, party) in self.parties.iter().enumerate() {
+            let parameters = self
+                .options
+                .parameters
+                .get(&index)
+                .cloned()
+                .unwrap_or_else(Parameters::carbyne_stack_default);
+            let partners = entries
+                .iter()
+                .filter(|e| e.name != party.name.as_str())
+                .cloned()
+                .collect();
+            let mut vc = VirtualCloud::new(
+                &self.options.virtual_cloud,
+                VirtualCloudSpec {
+                    parameters: MpcParameters::from(parameters),
+                    partners,
+                },
+            );
+            vc.metadata.namespace = Some(self.options.namespace.clone());
+            Api::<VirtualCloud>::namespaced(party.client.clone(), &self.options.namespace)
+                .create(&PostParams::default(), &vc)
+                .await
+                .map_err(|e| Error::Setup {
+                    party: party.name.as_str().to_owned(),
+                    what: format!("create the VirtualCloud: {e}"),
+                })?;
+        }
+        Ok(())
+    }
+}
+
+/// Distinguishes simulations in one process (their kubeconfig folders).
+fn unique_suffix() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Runs a simulation to the end, printing progress through `print`: until
+/// every VC is `ready` or [`Options::timeout`] passed since the start.
+pub async fn run(options: Options, print: Print) -> Result<Report, Error> {
+    let timeout = options.timeout;
+    let mut simulation = Simulation::start(options, print).await?;
+    let remaining = timeout.saturating_sub(simulation.elapsed());
+    match simulation.wait_until_ready(remaining).await {
+        Ok(()) | Err(Error::Timeout { .. }) => {}
+        Err(other) => return Err(other),
+    }
+    simulation.finish().await
 }

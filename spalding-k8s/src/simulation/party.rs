@@ -1,132 +1,156 @@
-//! One simulated party: an in-memory API server, a generated VCP identity,
-//! the real partner-info HTTPS server on a loopback port serving what the
-//! controller publishes, the real controller, and the simulation driver.
+//! One simulated party: its in-memory API server (the party's "cluster"),
+//! its VCP identity (issued by the [`SimulationCa`] and stored in the
+//! identity Secret the operator reads, as `spalding operator` reads
+//! `--identity-secret`), its partner-info port, and two things that are
+//! stopped and started independently of each other:
+//!
+//! - the **operator**: [`crate::operator::run_with`], the very code
+//!   `spalding operator` runs (controller, partner-info HTTPS server, probe
+//!   server), on a listener bound here so its endpoint stays the same across
+//!   restarts;
+//! - the [`SimulationDriver`], standing in for the cluster's own workloads.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use kube::Client;
-use kube::runtime::events::Reporter;
-use spalding_core::machine::LocalIdentity;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::PostParams;
+use kube::{Api, Client};
+use spalding_core::certificate::Fingerprint;
 use spalding_core::name::PartyName;
+use spalding_core::ports::MpcLauncher;
+use spalding_core::render::RenderSettings;
 use spalding_core::spec::Endpoint;
 use tokio::net::TcpListener;
-use tokio::task::JoinSet;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
+use super::ca::SimulationCa;
 use super::driver::SimulationDriver;
-use super::source::ConfigMapDocuments;
-use super::{Error, Print, Shutdown};
+use super::{Error, Print};
 use crate::apiserver::{ApiServer, simulation_crds};
-use crate::cluster::KubeCluster;
-use crate::controller::{self, Context, Settings};
-use crate::entropy::OsEntropy;
 use crate::identity::VcpIdentity;
 use crate::launcher::{KubeLauncher, LauncherSettings};
-use crate::server::{PartnerInfoServer, server_tls_config};
-use crate::signing::VcpSigner;
-use crate::transport::{HttpsTransport, TransportOptions};
+use crate::operator::identity::secret as identity_secret;
+use crate::operator::{
+    Embedding, IdentitySource, Listeners, OperatorConfig, PartnerInfoTls, run_with,
+};
+use crate::transport::TransportOptions;
 
-/// A party before it runs: its name, listener and identity.
-pub struct Prepared {
-    /// `party-<i>`.
-    pub name: PartyName,
-    /// The partner-info server's listener on 127.0.0.1.
-    pub listener: TcpListener,
-    /// `https://127.0.0.1:<port>`.
-    pub endpoint: Endpoint,
-    /// The generated VCP identity (SANs 127.0.0.1 and localhost).
-    pub identity: VcpIdentity,
+/// The name of every party's identity Secret (in the VC's namespace).
+pub const IDENTITY_SECRET: &str = "spalding-identity";
+
+/// How long a stopping operator or driver may take before it is aborted.
+const STOP_GRACE: Duration = Duration::from_secs(10);
+
+/// How long a restarting operator retries binding its old port.
+const REBIND_ATTEMPTS: u32 = 40;
+const REBIND_PAUSE: Duration = Duration::from_millis(50);
+
+/// What every party of one simulation shares.
+pub struct Common {
+    /// Issues identities; its certificate is every transport's extra root.
+    pub ca: SimulationCa,
+    /// Namespace of the VirtualCloud (and of the identity Secret).
+    pub namespace: String,
+    /// The VirtualCloud's name.
+    pub vc: String,
+    /// Partner refresh interval of the operators.
+    pub refresh_interval: Duration,
+    /// Where progress goes.
+    pub print: Print,
 }
 
-impl Prepared {
-    /// Binds a loopback port and generates the identity of party `index`.
-    pub async fn new(index: usize) -> Result<Self, Error> {
-        let raw = format!("party-{index}");
-        let name = PartyName::new(&raw).map_err(|e| Error::Setup {
-            party: raw.clone(),
-            what: format!("party name: {e}"),
-        })?;
-        let listener = TcpListener::bind("127.0.0.1:0")
+/// A new identity for `party` from the simulation CA, for its loopback endpoint.
+fn issue(common: &Common, party: &PartyName) -> Result<VcpIdentity, String> {
+    let hosts = ["127.0.0.1".to_owned(), "localhost".to_owned()];
+    common
+        .ca
+        .issue(party.as_str(), &hosts)
+        .map_err(|e| format!("issue the VCP identity: {e}"))
+}
+
+/// A spawned task that stops when told to, or is aborted when dropped.
+struct Task {
+    stop: watch::Sender<bool>,
+    handle: JoinHandle<()>,
+}
+
+impl Task {
+    /// Spawns what `make` builds from the future that resolves on [`Task::stop`].
+    fn spawn<F>(make: impl FnOnce(std::pin::Pin<Box<dyn Future<Output = ()> + Send>>) -> F) -> Self
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let (stop, mut stopped) = watch::channel(false);
+        let signal = Box::pin(async move {
+            let _ = stopped.wait_for(|stop| *stop).await;
+        });
+        Self {
+            stop,
+            handle: tokio::spawn(make(signal)),
+        }
+    }
+
+    /// Tells the task to stop and waits for it, aborting it after [`STOP_GRACE`].
+    async fn stop(mut self) {
+        self.stop.send_replace(true);
+        if tokio::time::timeout(STOP_GRACE, &mut self.handle)
             .await
-            .map_err(|e| Error::Setup {
-                party: raw.clone(),
-                what: format!("bind the partner-info server: {e}"),
-            })?;
-        let port = listener
-            .local_addr()
-            .map_err(|e| Error::Setup {
-                party: raw.clone(),
-                what: format!("partner-info server address: {e}"),
-            })?
-            .port();
-        let endpoint =
-            Endpoint::new(&format!("https://127.0.0.1:{port}")).map_err(|e| Error::Setup {
-                party: raw.clone(),
-                what: format!("endpoint: {e}"),
-            })?;
-        let identity =
-            VcpIdentity::generate(&raw, &["127.0.0.1".to_owned(), "localhost".to_owned()])
-                .map_err(|e| Error::Setup {
-                    party: raw.clone(),
-                    what: format!("generate the VCP identity: {e}"),
-                })?;
-        Ok(Self {
-            name,
-            listener,
-            endpoint,
-            identity,
-        })
+            .is_err()
+        {
+            self.handle.abort();
+            let _ = (&mut self.handle).await;
+        }
     }
 }
 
-/// A running party.
+impl Drop for Task {
+    fn drop(&mut self) {
+        self.stop.send_replace(true);
+        self.handle.abort();
+    }
+}
+
+/// A simulated party.
 pub struct Party {
     /// `party-<i>`.
-    pub name: String,
-    /// Its partner-info endpoint.
+    pub name: PartyName,
+    /// Its partner-info endpoint, `https://127.0.0.1:<port>`.
     pub endpoint: Endpoint,
-    /// Its identity's fingerprint, as operators admit it.
-    pub fingerprint: String,
+    /// Its current identity's fingerprint, as operators admit it.
+    pub fingerprint: Fingerprint,
     /// Its API server.
     pub server: ApiServer,
     /// A client of its API server.
     pub client: Client,
-}
-
-/// What every party is started with.
-pub struct Common<'a> {
-    /// PEM of every party's certificate: the roots every transport trusts.
-    pub trusted_pem: &'a [u8],
-    /// Namespace of the VirtualCloud.
-    pub namespace: &'a str,
-    /// The VirtualCloud's name.
-    pub vc: &'a str,
-    /// Partner refresh interval of the controllers.
-    pub refresh_interval: Duration,
-    /// Where progress goes.
-    pub print: &'a Print,
-    /// Resolves when everything should stop.
-    pub shutdown: &'a Shutdown,
+    address: SocketAddr,
+    /// Bound at set-up and handed to the first operator start.
+    listener: Option<TcpListener>,
+    operator: Option<Task>,
+    driver: Option<Task>,
 }
 
 impl Party {
-    /// Starts `prepared` with its tasks in `tasks`.
-    pub async fn start(
-        prepared: Prepared,
-        common: &Common<'_>,
-        tasks: &mut JoinSet<()>,
-    ) -> Result<Self, Error> {
-        let Prepared {
-            name,
-            listener,
-            endpoint,
-            identity,
-        } = prepared;
-        let party = name.as_str().to_owned();
+    /// Sets party `index` up: binds its partner-info port, starts its API
+    /// server, issues its identity and stores it in the identity Secret.
+    /// Neither the operator nor the driver runs yet.
+    pub async fn new(index: usize, common: &Common) -> Result<Self, Error> {
+        let raw = format!("party-{index}");
         let setup = |what: String| Error::Setup {
-            party: party.clone(),
+            party: raw.clone(),
             what,
         };
+        let name = PartyName::new(&raw).map_err(|e| setup(format!("party name: {e}")))?;
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(|e| setup(format!("bind the partner-info port: {e}")))?;
+        let address = listener
+            .local_addr()
+            .map_err(|e| setup(format!("partner-info address: {e}")))?;
+        let endpoint = Endpoint::new(&format!("https://{address}"))
+            .map_err(|e| setup(format!("endpoint: {e}")))?;
         let crds = simulation_crds().map_err(|e| setup(format!("CRDs: {e}")))?;
         let server = ApiServer::start(crds)
             .await
@@ -134,82 +158,192 @@ impl Party {
         let client = server
             .client()
             .map_err(|e| setup(format!("API server client: {e}")))?;
-
-        let render = spalding_core::render::RenderSettings::default();
-        let cluster = KubeCluster::new(
-            client.clone(),
-            Reporter {
-                controller: "spalding".to_owned(),
-                instance: Some(party.clone()),
-            },
-            Arc::new(VcpSigner::new(&identity)),
-        )
-        .with_lifecycle(render.clone(), &identity);
-        let transport = HttpsTransport::new(TransportOptions {
-            connect_timeout: Duration::from_secs(2),
-            total_timeout: Duration::from_secs(5),
-            extra_ca_pem: Some(common.trusted_pem.to_vec()),
-            allow_private_addresses: true,
-            ..TransportOptions::default()
-        })
-        .map_err(|e| setup(format!("HTTPS transport: {e}")))?;
-        let launcher = KubeLauncher::new(client.clone(), render, LauncherSettings::default());
-        let local = LocalIdentity {
-            name: name.clone(),
-            endpoint: endpoint.clone(),
-            certificate: identity.certificate().clone(),
-        };
-        let settings = Settings {
-            refresh_interval: common.refresh_interval,
-            min_backoff: Duration::from_millis(250),
-            max_backoff: common.refresh_interval.max(Duration::from_secs(2)),
-        };
-        let ctx = Arc::new(Context::new(
-            local,
-            Arc::new(cluster),
-            Arc::new(transport),
-            Arc::new(launcher),
-            Arc::new(OsEntropy),
-            settings,
-        ));
-        tasks.spawn(controller::run_until(
-            client.clone(),
-            ctx,
-            None,
-            common.shutdown.wait(),
-        ));
-
-        let (documents, cache) =
-            ConfigMapDocuments::new(client.clone(), common.namespace, common.shutdown.wait());
-        tasks.spawn(cache);
-        let tls = server_tls_config(&identity).map_err(|e| setup(format!("TLS: {e}")))?;
-        let serving = PartnerInfoServer::new(Arc::new(documents)).serve_tls(
-            listener,
-            tls,
-            common.shutdown.wait(),
-        );
-        let who = party.clone();
-        tasks.spawn(async move {
-            if let Err(error) = serving.await {
-                tracing::warn!(party = %who, %error, "partner-info server stopped");
-            }
-        });
-
-        let driver = SimulationDriver::new(
-            client.clone(),
-            common.namespace,
-            common.vc,
-            &party,
-            common.print.clone(),
-        );
-        tasks.spawn(driver.run(common.shutdown.wait()));
-
-        Ok(Self {
-            fingerprint: identity.fingerprint().to_string(),
-            name: party,
+        let identity = issue(common, &name).map_err(setup)?;
+        let party = Self {
+            name,
             endpoint,
+            fingerprint: identity.fingerprint().clone(),
             server,
             client,
-        })
+            address,
+            listener: Some(listener),
+            operator: None,
+            driver: None,
+        };
+        party.write_identity(common, &identity).await?;
+        Ok(party)
+    }
+
+    fn error(&self, what: String) -> Error {
+        Error::Setup {
+            party: self.name.as_str().to_owned(),
+            what,
+        }
+    }
+
+    /// Issues a new identity and writes it to the identity Secret (created
+    /// or replaced); the operator reads it when it next starts.
+    pub(super) async fn store_new_identity(&mut self, common: &Common) -> Result<(), Error> {
+        let identity = issue(common, &self.name).map_err(|what| self.error(what))?;
+        self.write_identity(common, &identity).await?;
+        self.fingerprint = identity.fingerprint().clone();
+        Ok(())
+    }
+
+    /// Creates or replaces the identity Secret with `identity`.
+    async fn write_identity(&self, common: &Common, identity: &VcpIdentity) -> Result<(), Error> {
+        let mut secret = identity_secret(&common.namespace, IDENTITY_SECRET, identity);
+        let api: Api<Secret> = Api::namespaced(self.client.clone(), &common.namespace);
+        // The request carries the private key: report only the status code.
+        let failed = |e: kube::Error| match e {
+            kube::Error::Api(status) => self.error(format!(
+                "store the identity Secret: API server answered {} {}",
+                status.code, status.reason
+            )),
+            _ => self.error("store the identity Secret: the request failed".to_owned()),
+        };
+        let existing = api
+            .get_metadata_opt(IDENTITY_SECRET)
+            .await
+            .map_err(failed)?;
+        match existing {
+            Some(current) => {
+                secret.metadata.resource_version = current.metadata.resource_version;
+                api.replace(IDENTITY_SECRET, &PostParams::default(), &secret)
+                    .await
+                    .map_err(failed)?;
+            }
+            None => {
+                api.create(&PostParams::default(), &secret)
+                    .await
+                    .map_err(failed)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether its operator runs.
+    pub fn operator_running(&self) -> bool {
+        self.operator.is_some()
+    }
+
+    /// Whether its simulation driver runs.
+    pub fn driver_running(&self) -> bool {
+        self.driver.is_some()
+    }
+
+    /// Starts the operator (a no-op when it runs) on the party's partner-info port.
+    pub(super) async fn start_operator(&mut self, common: &Common) -> Result<(), Error> {
+        if self.operator.is_some() {
+            return Ok(());
+        }
+        let partner_info = match self.listener.take() {
+            Some(listener) => listener,
+            None => self.rebind().await?,
+        };
+        let health = TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(|e| self.error(format!("bind the probe port: {e}")))?;
+        let health_address = health
+            .local_addr()
+            .map_err(|e| self.error(format!("probe address: {e}")))?;
+        let config = OperatorConfig {
+            party: self.name.clone(),
+            endpoint: self.endpoint.clone(),
+            namespace: Some(common.namespace.clone()),
+            identity: IdentitySource::Secret {
+                namespace: Some(common.namespace.clone()),
+                name: IDENTITY_SECRET.to_owned(),
+            },
+            partner_info_address: self.address,
+            partner_info_tls: PartnerInfoTls::VcpCertificate,
+            health_address,
+            refresh_interval: common.refresh_interval,
+            transport: TransportOptions {
+                connect_timeout: Duration::from_secs(2),
+                total_timeout: Duration::from_secs(5),
+                extra_ca_pem: Some(common.ca.certificate_pem().as_bytes().to_vec()),
+                allow_private_addresses: true,
+                ..TransportOptions::default()
+            },
+            instance: Some(self.name.as_str().to_owned()),
+        };
+        let embedding = Embedding {
+            listeners: Some(Listeners {
+                partner_info,
+                health,
+            }),
+            retry_backoff: Some((
+                Duration::from_millis(250),
+                common.refresh_interval.max(Duration::from_secs(2)),
+            )),
+        };
+        let launcher: Arc<dyn MpcLauncher> = Arc::new(KubeLauncher::new(
+            self.client.clone(),
+            RenderSettings::default(),
+            LauncherSettings::default(),
+        ));
+        let client = self.client.clone();
+        let print = common.print.clone();
+        let party = self.name.as_str().to_owned();
+        self.operator = Some(Task::spawn(move |stop| async move {
+            if let Err(error) = run_with(config, client, launcher, embedding, stop).await {
+                print(&format!("{party}: operator failed: {error}"));
+            }
+        }));
+        Ok(())
+    }
+
+    /// Binds the partner-info port again after the operator released it.
+    async fn rebind(&self) -> Result<TcpListener, Error> {
+        let mut attempt = 0;
+        loop {
+            match TcpListener::bind(self.address).await {
+                Ok(listener) => return Ok(listener),
+                Err(error) if attempt + 1 >= REBIND_ATTEMPTS => {
+                    return Err(self.error(format!("bind {} again: {error}", self.address)));
+                }
+                Err(_) => {
+                    attempt += 1;
+                    tokio::time::sleep(REBIND_PAUSE).await;
+                }
+            }
+        }
+    }
+
+    /// Stops the operator and waits until it has (a no-op when it is stopped).
+    pub(super) async fn stop_operator(&mut self) {
+        if let Some(task) = self.operator.take() {
+            task.stop().await;
+        }
+    }
+
+    /// Starts the simulation driver (a no-op when it runs).
+    pub(super) fn start_driver(&mut self, common: &Common) {
+        if self.driver.is_some() {
+            return;
+        }
+        let driver = SimulationDriver::new(
+            self.client.clone(),
+            &common.namespace,
+            &common.vc,
+            self.name.as_str(),
+            common.print.clone(),
+        );
+        self.driver = Some(Task::spawn(move |stop| driver.run(stop)));
+    }
+
+    /// Stops the simulation driver (a no-op when it is stopped).
+    pub(super) async fn stop_driver(&mut self) {
+        if let Some(task) = self.driver.take() {
+            task.stop().await;
+        }
+    }
+
+    /// Stops everything and the API server.
+    pub(super) async fn shut_down(&mut self) {
+        self.stop_operator().await;
+        self.stop_driver().await;
+        self.server.shutdown();
     }
 }

@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use super::Error;
+use super::monitor::PartyStatus;
 use super::party::Party;
-use super::{Error, Watched};
 use crate::crd::VirtualCloudState;
 
 /// The kubeconfigs of every party's API server, in a temporary folder
@@ -28,12 +29,12 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
     }
 }
 
-/// Writes `<tmp>/spalding-simulate-<pid>/<party>/kubeconfig` for every party.
-pub fn write_kubeconfigs(parties: &[Party]) -> Result<Kubeconfigs, Error> {
-    let dir = std::env::temp_dir().join(format!("spalding-simulate-{}", std::process::id()));
+/// Writes `<tmp>/spalding-simulate-<suffix>/<party>/kubeconfig` for every party.
+pub fn write_kubeconfigs(parties: &[Party], suffix: &str) -> Result<Kubeconfigs, Error> {
+    let dir = std::env::temp_dir().join(format!("spalding-simulate-{suffix}"));
     let mut files = Vec::with_capacity(parties.len());
     for party in parties {
-        let folder = dir.join(&party.name);
+        let folder = dir.join(party.name.as_str());
         std::fs::create_dir_all(&folder).map_err(io(&folder))?;
         let file = folder.join("kubeconfig");
         std::fs::write(&file, party.server.kubeconfig()).map_err(io(&file))?;
@@ -106,17 +107,17 @@ pub struct Report {
 }
 
 impl Report {
-    pub(super) fn new(parties: &[Party], watched: Vec<Watched>, elapsed: Duration) -> Self {
+    pub(super) fn new(parties: &[Party], statuses: &[PartyStatus], elapsed: Duration) -> Self {
         let parties: Vec<PartyReport> = parties
             .iter()
-            .zip(watched)
+            .zip(statuses)
             .map(|(party, seen)| PartyReport {
-                name: party.name.clone(),
+                name: party.name.as_str().to_owned(),
                 state: seen.state,
                 ready_after: seen.ready_after,
                 writes: party.server.writes(),
-                blocking: seen.blocking,
-                mac_key_secret_versions: seen.secret_versions.len(),
+                blocking: seen.blocking(),
+                mac_key_secret_versions: seen.mac_key_secret_versions.len(),
             })
             .collect();
         Self {
@@ -172,7 +173,7 @@ impl Report {
 /// `redacted` (base64), so key shares never leave the process.
 pub fn emit(dir: &Path, parties: &[Party]) -> Result<PathBuf, Error> {
     for party in parties {
-        let folder = dir.join(&party.name);
+        let folder = dir.join(party.name.as_str());
         std::fs::create_dir_all(&folder).map_err(io(&folder))?;
         for (index, mut object) in party.server.objects().into_iter().enumerate() {
             redact(&mut object);
