@@ -68,7 +68,10 @@ pub(super) async fn observe(
 ) -> Result<(), kube::Error> {
     let vcs: Api<VirtualCloud> = Api::namespaced(party.client.clone(), &common.namespace);
     let vc = vcs.get(&common.vc).await?;
-    let status = vc.status.unwrap_or_default();
+    // No status yet: no operator has reconciled the VC.
+    let Some(status) = vc.status else {
+        return Ok(());
+    };
     if seen.state != Some(status.state) {
         let from = seen.state.map_or("created".to_owned(), state_name);
         (common.print)(&format!(

@@ -22,7 +22,7 @@ use spalding_core::name::PartyName;
 use spalding_core::ports::MpcLauncher;
 use spalding_core::render::RenderSettings;
 use spalding_core::spec::Endpoint;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -44,7 +44,12 @@ pub const IDENTITY_SECRET: &str = "spalding-identity";
 /// How long a stopping operator or driver may take before it is aborted.
 const STOP_GRACE: Duration = Duration::from_secs(10);
 
-/// How long a restarting operator retries binding its old port.
+/// The partner-info listener's backlog (tokio's default for `bind`).
+const LISTEN_BACKLOG: u32 = 1024;
+
+/// How long a restarting operator retries binding its old port, which it
+/// released when it stopped (should another socket take it meanwhile, the
+/// start fails saying so).
 const REBIND_ATTEMPTS: u32 = 40;
 const REBIND_PAUSE: Duration = Duration::from_millis(50);
 
@@ -60,6 +65,14 @@ pub struct Common {
     pub refresh_interval: Duration,
     /// Where progress goes.
     pub print: Print,
+}
+
+/// A socket bound to a free loopback port, not listening yet.
+fn reserve() -> std::io::Result<TcpSocket> {
+    let socket = TcpSocket::new_v4()?;
+    socket.set_reuseaddr(true)?;
+    socket.bind(SocketAddr::from(([127, 0, 0, 1], 0)))?;
+    Ok(socket)
 }
 
 /// A new identity for `party` from the simulation CA, for its loopback endpoint.
@@ -126,8 +139,9 @@ pub struct Party {
     /// A client of its API server.
     pub client: Client,
     address: SocketAddr,
-    /// Bound at set-up and handed to the first operator start.
-    listener: Option<TcpListener>,
+    /// Bound (not listening: connections are refused) at set-up, so the
+    /// port stays reserved; the first operator start listens on it.
+    reserved: Option<TcpSocket>,
     operator: Option<Task>,
     driver: Option<Task>,
 }
@@ -143,10 +157,8 @@ impl Party {
             what,
         };
         let name = PartyName::new(&raw).map_err(|e| setup(format!("party name: {e}")))?;
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .map_err(|e| setup(format!("bind the partner-info port: {e}")))?;
-        let address = listener
+        let reserved = reserve().map_err(|e| setup(format!("bind the partner-info port: {e}")))?;
+        let address = reserved
             .local_addr()
             .map_err(|e| setup(format!("partner-info address: {e}")))?;
         let endpoint = Endpoint::new(&format!("https://{address}"))
@@ -166,7 +178,7 @@ impl Party {
             server,
             client,
             address,
-            listener: Some(listener),
+            reserved: Some(reserved),
             operator: None,
             driver: None,
         };
@@ -237,8 +249,10 @@ impl Party {
         if self.operator.is_some() {
             return Ok(());
         }
-        let partner_info = match self.listener.take() {
-            Some(listener) => listener,
+        let partner_info = match self.reserved.take() {
+            Some(socket) => socket
+                .listen(LISTEN_BACKLOG)
+                .map_err(|e| self.error(format!("listen on {}: {e}", self.address)))?,
             None => self.rebind().await?,
         };
         let health = TcpListener::bind("127.0.0.1:0")
