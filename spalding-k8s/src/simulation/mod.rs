@@ -419,20 +419,13 @@ impl Simulation {
         timeout: Duration,
         mut done: impl FnMut(&[PartyStatus]) -> bool,
     ) -> Result<(), Error> {
-        let since = Instant::now();
-        loop {
-            self.observe().await;
-            if done(&self.statuses) {
-                return Ok(());
-            }
-            if since.elapsed() >= timeout {
-                return Err(Error::Timeout {
-                    waiting_for: waiting_for.to_owned(),
-                    after: since.elapsed(),
-                    parties: self.describe(),
-                });
-            }
-            tokio::time::sleep(MONITOR_INTERVAL).await;
+        match self.look(timeout, |s| done(s).then_some(())).await {
+            Ok(()) => Ok(()),
+            Err(after) => Err(Error::Timeout {
+                waiting_for: waiting_for.to_owned(),
+                after,
+                parties: self.describe(),
+            }),
         }
     }
 
@@ -453,17 +446,32 @@ impl Simulation {
         mut holds: impl FnMut(&[PartyStatus]) -> bool,
     ) -> Result<(), Error> {
         let since = Instant::now();
+        match self.look(duration, |s| (!holds(s)).then_some(())).await {
+            Err(_) => Ok(()),
+            Ok(()) => Err(Error::Broken {
+                expected: expected.to_owned(),
+                after: since.elapsed(),
+                parties: self.describe(),
+            }),
+        }
+    }
+
+    /// Observes every party each [`MONITOR_INTERVAL`] until `found` finds
+    /// something in their statuses; `Err` with the time spent when
+    /// `duration` passes first.
+    async fn look<T>(
+        &mut self,
+        duration: Duration,
+        mut found: impl FnMut(&[PartyStatus]) -> Option<T>,
+    ) -> Result<T, Duration> {
+        let since = Instant::now();
         loop {
             self.observe().await;
-            if !holds(&self.statuses) {
-                return Err(Error::Broken {
-                    expected: expected.to_owned(),
-                    after: since.elapsed(),
-                    parties: self.describe(),
-                });
+            if let Some(found) = found(&self.statuses) {
+                return Ok(found);
             }
             if since.elapsed() >= duration {
-                return Ok(());
+                return Err(since.elapsed());
             }
             tokio::time::sleep(MONITOR_INTERVAL).await;
         }

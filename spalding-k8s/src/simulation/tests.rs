@@ -50,6 +50,29 @@ fn in_state(status: &PartyStatus, state: VirtualCloudState) -> bool {
     status.state == Some(state)
 }
 
+/// Finishes `sim` and checks that every party is ready with its MAC key
+/// share written once.
+async fn finish_ready(sim: Simulation) -> Result {
+    let report = sim.finish().await?;
+    assert!(report.ready, "{}", report.to_text());
+    for party in &report.parties {
+        assert_eq!(party.mac_key_secret_versions, 1, "{}", party.name);
+    }
+    Ok(())
+}
+
+/// Waits until `holds` holds of every party's status, then insists on it
+/// for a few refresh intervals.
+async fn settles(
+    sim: &mut Simulation,
+    what: &str,
+    holds: impl Fn(&[PartyStatus]) -> bool + Copy,
+) -> Result {
+    sim.wait_for(what, REACH, holds).await?;
+    sim.expect_for(what, Duration::from_secs(3), holds).await?;
+    Ok(())
+}
+
 /// Runs `parties` parties with auto-admit through [`run`] and checks that all
 /// reach `ready`, each writing its MAC key share once.
 async fn parties_reach_ready(parties: usize) -> Result {
@@ -128,19 +151,8 @@ async fn an_incompatible_prime_keeps_everyone_in_admission() -> Result {
                 && fails_with(p, PARAMETERS_COMPATIBLE, INCOMPATIBLE)
         })
     };
-    sim.wait_for(
-        "ParametersCompatible=False (Incompatible) everywhere",
-        REACH,
-        incompatible,
-    )
-    .await?;
     // Auto-admit admits everything it can; still nobody moves on.
-    sim.expect_for(
-        "everyone in admission",
-        Duration::from_secs(3),
-        incompatible,
-    )
-    .await?;
+    settles(&mut sim, "everyone Incompatible in admission", incompatible).await?;
     for status in sim.statuses() {
         let condition = status.condition(PARAMETERS_COMPATIBLE).unwrap();
         assert!(
@@ -196,26 +208,17 @@ async fn a_partner_unreachable_at_first_is_fetched_once_up() -> Result {
                     .is_some_and(|c| c.message.contains("party-2"))
         }) && s[2].state.is_none()
     };
-    sim.wait_for("party-2 unreachable for the others", REACH, others_wait)
-        .await?;
-    sim.expect_for(
-        "the others waiting in admission",
-        Duration::from_secs(2),
-        others_wait,
-    )
-    .await?;
+    settles(&mut sim, "party-2 unreachable for the others", others_wait).await?;
     sim.start_operator(2).await?;
     sim.wait_until_ready(REACH).await?;
-    let report = sim.finish().await?;
-    assert!(report.ready, "{}", report.to_text());
-    Ok(())
+    finish_ready(sim).await
 }
 
-/// The MAC key share Secret of party `index`: its uid, resourceVersion and data.
-async fn mac_share(
-    sim: &Simulation,
-    index: usize,
-) -> Result<Option<(String, String, BTreeMap<String, ByteString>)>> {
+/// A MAC key share Secret: its uid, resourceVersion and data.
+type Share = (String, String, BTreeMap<String, ByteString>);
+
+/// The MAC key share Secret of party `index`.
+async fn mac_share(sim: &Simulation, index: usize) -> Result<Option<Share>> {
     let party = sim.party(index)?;
     let secrets: Api<Secret> = Api::namespaced(party.client.clone(), "default");
     Ok(secrets.get_opt(MAC_KEY_SECRET).await?.map(|s| {
@@ -227,6 +230,28 @@ async fn mac_share(
     }))
 }
 
+/// Waits for party 0 in `state`, restarts its operator, checks that it
+/// stays in `state` and that its MAC key share Secret is untouched; returns
+/// that Secret.
+async fn restart_party_0_in(
+    sim: &mut Simulation,
+    state: VirtualCloudState,
+) -> Result<Option<Share>> {
+    let in_it = move |s: &[PartyStatus]| in_state(&s[0], state);
+    let what = format!("party-0 in {state:?}");
+    sim.wait_for(&what, REACH, in_it).await?;
+    let before = mac_share(sim, 0).await?;
+    sim.restart_operator(0).await?;
+    sim.expect_for(&what, Duration::from_millis(1500), in_it)
+        .await?;
+    assert_eq!(
+        mac_share(sim, 0).await?,
+        before,
+        "{what}: the MAC key share changed"
+    );
+    Ok(before)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operator_restarted_in_every_state_keeps_its_mac_key_share() -> Result {
     let options = Options {
@@ -234,78 +259,24 @@ async fn an_operator_restarted_in_every_state_keeps_its_mac_key_share() -> Resul
         ..Options::default()
     };
     let mut sim = Simulation::start(options, quiet()).await?;
-    // Without its driver, party 0 waits in initializing and starting.
+    // Without its driver, party 0 waits in initializing and in starting.
     sim.stop_driver(0).await?;
-    let hold = Duration::from_millis(1500);
 
-    let state_of_0 = |state| move |s: &[PartyStatus]| in_state(&s[0], state);
-    sim.wait_for(
-        "party-0 in admission",
-        REACH,
-        state_of_0(VirtualCloudState::Admission),
-    )
-    .await?;
-    sim.restart_operator(0).await?;
-    sim.expect_for(
-        "party-0 in admission",
-        hold,
-        state_of_0(VirtualCloudState::Admission),
-    )
-    .await?;
-    assert!(
-        mac_share(&sim, 0).await?.is_none(),
-        "no share before admission"
-    );
-
+    let none = restart_party_0_in(&mut sim, VirtualCloudState::Admission).await?;
+    assert!(none.is_none(), "no share before admission");
     sim.admit_all().await?;
-    sim.wait_for("party-0 initializing", REACH, |s| {
-        in_state(&s[0], VirtualCloudState::Initializing) && !s[0].mac_key_secret_versions.is_empty()
-    })
-    .await?;
-    let share = mac_share(&sim, 0)
-        .await?
-        .expect("the share exists in initializing");
-    assert!(!share.2.is_empty());
-    sim.restart_operator(0).await?;
-    sim.expect_for(
-        "party-0 initializing",
-        hold,
-        state_of_0(VirtualCloudState::Initializing),
-    )
-    .await?;
-    assert_eq!(mac_share(&sim, 0).await?.as_ref(), Some(&share));
-
+    // The status is written after the share: initializing means it exists.
+    let share = restart_party_0_in(&mut sim, VirtualCloudState::Initializing).await?;
+    assert!(share.as_ref().is_some_and(|s| !s.2.is_empty()));
     sim.complete_key_generation(0).await?;
-    sim.wait_for(
-        "party-0 starting",
-        REACH,
-        state_of_0(VirtualCloudState::Starting),
-    )
-    .await?;
-    sim.restart_operator(0).await?;
-    sim.expect_for(
-        "party-0 starting",
-        hold,
-        state_of_0(VirtualCloudState::Starting),
-    )
-    .await?;
-    assert_eq!(mac_share(&sim, 0).await?.as_ref(), Some(&share));
-
+    let after = restart_party_0_in(&mut sim, VirtualCloudState::Starting).await?;
+    assert_eq!(after, share);
     sim.start_driver(0)?;
-    sim.wait_until_ready(REACH).await?;
-    sim.restart_operator(0).await?;
-    sim.expect_for("everyone ready", hold, |s| {
-        s.iter().all(PartyStatus::is_ready)
-    })
-    .await?;
-    assert_eq!(mac_share(&sim, 0).await?.as_ref(), Some(&share));
+    let after = restart_party_0_in(&mut sim, VirtualCloudState::Ready).await?;
+    assert_eq!(after, share);
 
-    let report = sim.finish().await?;
-    assert!(report.ready, "{}", report.to_text());
-    for party in &report.parties {
-        assert_eq!(party.mac_key_secret_versions, 1, "{}", party.name);
-    }
-    Ok(())
+    sim.wait_until_ready(REACH).await?;
+    finish_ready(sim).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -327,8 +298,13 @@ async fn a_swapped_certificate_blocks_progress_until_admitted_again() -> Result 
                 .iter()
                 .all(|p| fails_with(p, PARTNERS_ADMITTED, CERTIFICATE_CHANGED))
     };
-    sim.wait_for("CertificateChanged at party-0 and party-1", REACH, blocked)
-        .await?;
+    // Auto-admit admits a partner once: the new certificate waits for a person.
+    settles(
+        &mut sim,
+        "CertificateChanged at party-0 and party-1",
+        blocked,
+    )
+    .await?;
     for status in &sim.statuses()[..2] {
         let message = &status.condition(PARTNERS_ADMITTED).unwrap().message;
         assert!(
@@ -336,21 +312,9 @@ async fn a_swapped_certificate_blocks_progress_until_admitted_again() -> Result 
             "{message}"
         );
     }
-    // Auto-admit admits a partner once: the new certificate waits for a person.
-    sim.expect_for(
-        "everyone held in admission",
-        Duration::from_secs(3),
-        blocked,
-    )
-    .await?;
 
     sim.admit(0, 2).await?;
     sim.admit(1, 2).await?;
     sim.wait_until_ready(REACH).await?;
-    let report = sim.finish().await?;
-    assert!(report.ready, "{}", report.to_text());
-    for party in &report.parties {
-        assert_eq!(party.mac_key_secret_versions, 1, "{}", party.name);
-    }
-    Ok(())
+    finish_ready(sim).await
 }
