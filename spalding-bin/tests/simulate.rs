@@ -82,11 +82,17 @@ fn two_parties_reach_ready_and_every_object_is_emitted() {
         assert!(vc.contains("state: ready"), "{vc}");
         let (_, share) = find("-secret-io.carbynestack.engine.params.secret.yaml");
         assert!(share.contains("cmVkYWN0ZWQ="), "{share}");
-        find("-secret-spalding-identity.yaml");
         find("-job-demo-keygen.yaml");
         for (name, yaml) in &files {
+            // Plain or base64 ("-----BEGIN"), no PEM block is in a Secret.
             assert!(!yaml.contains("PRIVATE KEY"), "{name} holds a private key");
+            assert!(!yaml.contains("LS0tLS1CRUdJTi"), "{name} holds a PEM block");
         }
+        let (_, identity) = find("-secret-spalding-identity.yaml");
+        assert!(
+            identity.contains("tls.key: cmVkYWN0ZWQ="),
+            "the identity's key is redacted: {identity}"
+        );
     }
     let _ = std::fs::remove_dir_all(&dir);
 }

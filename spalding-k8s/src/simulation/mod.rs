@@ -490,16 +490,14 @@ impl Simulation {
             .join("\n")
     }
 
-    /// Writes `--emit` (when asked for), stops every party and returns the
-    /// report.
+    /// Writes `--emit` (when asked for), stops every party (all at once,
+    /// each operator within its grace period) and returns the report.
     pub async fn finish(mut self) -> Result<Report, Error> {
         let emitted = match &self.options.emit {
             Some(dir) => report::emit(dir, &self.parties).map(Some),
             None => Ok(None),
         };
-        for party in &mut self.parties {
-            party.shut_down().await;
-        }
+        futures::future::join_all(self.parties.iter_mut().map(Party::shut_down)).await;
         let _ = std::fs::remove_dir_all(&self.kubeconfigs.dir);
         if let Some(dir) = emitted? {
             (self.common.print)(&format!("wrote every object to {}", dir.display()));
