@@ -84,6 +84,9 @@ fn issue(common: &Common, party: &PartyName) -> Result<VcpIdentity, String> {
         .map_err(|e| format!("issue the VCP identity: {e}"))
 }
 
+/// Resolves when a [`Task`] is told to stop.
+type StopSignal = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
+
 /// A spawned task that stops when told to, or is aborted when dropped.
 struct Task {
     stop: watch::Sender<bool>,
@@ -92,7 +95,7 @@ struct Task {
 
 impl Task {
     /// Spawns what `make` builds from the future that resolves on [`Task::stop`].
-    fn spawn<F>(make: impl FnOnce(std::pin::Pin<Box<dyn Future<Output = ()> + Send>>) -> F) -> Self
+    fn spawn<F>(make: impl FnOnce(StopSignal) -> F) -> Self
     where
         F: Future<Output = ()> + Send + 'static,
     {
