@@ -318,3 +318,45 @@ async fn a_swapped_certificate_blocks_progress_until_admitted_again() -> Result 
     sim.wait_until_ready(REACH).await?;
     finish_ready(sim).await
 }
+
+#[tokio::test]
+async fn hooks_and_options_name_existing_parties_only() -> Result {
+    let options = Options {
+        parties: 2,
+        late_operators: [2].into(),
+        ..Options::default()
+    };
+    let refused = Simulation::start(options, quiet()).await;
+    assert!(
+        matches!(
+            refused,
+            Err(super::Error::NoSuchParty {
+                index: 2,
+                parties: 2
+            })
+        ),
+        "{:?}",
+        refused.err()
+    );
+    let options = Options {
+        parties: 2,
+        ..Options::default()
+    };
+    let mut sim = Simulation::start(options, quiet()).await?;
+    assert!(matches!(
+        sim.restart_operator(5).await,
+        Err(super::Error::NoSuchParty { index: 5, .. })
+    ));
+    assert!(sim.admit(0, 7).await.is_err());
+    // kube-runtime 5's controller, told to stop before its first list of
+    // VCs completed, waits for that list forever (its runner holds on
+    // `delay_tasks_until`) and is aborted after the stop grace: let both
+    // operators reconcile once first.
+    sim.wait_for("both in admission", REACH, |s| {
+        s.iter().all(|p| in_state(p, VirtualCloudState::Admission))
+    })
+    .await?;
+    let report = sim.finish().await?;
+    assert_eq!(report.parties.len(), 2);
+    Ok(())
+}
