@@ -1,8 +1,8 @@
 //! What the simulation watches of each party, one look at a time
-//! ([`observe`]): the VC's state (a progress line per change) and
+//! (`observe`): the VC's state (a progress line per change) and
 //! conditions, the MAC key share Secret's resourceVersions, and, with
 //! auto-admit, the partner records to admit. Also the admission a person
-//! would make ([`admit`]).
+//! would make (`admit`).
 
 use std::collections::{BTreeSet, HashSet};
 use std::time::Duration;
