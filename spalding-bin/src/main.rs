@@ -56,7 +56,7 @@ enum Command {
     },
     /// Run the operator: reconcile VirtualClouds, serve partner-info documents
     /// and probes, until SIGTERM or Ctrl-C.
-    Operator(operator::OperatorArgs),
+    Operator(Box<operator::OperatorArgs>),
     /// Show VirtualClouds and their partners: state, player number, conditions,
     /// what each waits for, and every partner's admission and reachability.
     Status(status::StatusArgs),
@@ -175,7 +175,7 @@ fn run(cli: Cli) -> Result<String, String> {
                 }
             }
         }
-        Command::Operator(args) => runtime()?.block_on(operator::run(args)),
+        Command::Operator(args) => runtime()?.block_on(operator::run(*args)),
         Command::Status(args) => runtime()?.block_on(status::run(args)),
         Command::ServeDocument(args) => runtime()?.block_on(serve::run(args)),
         Command::Simulate(args) => runtime()?.block_on(simulate::run(args)),
