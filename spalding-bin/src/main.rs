@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use spalding_core::certificate::Certificate;
 use spalding_core::parameters::{Parameters, ValidatedParameters};
 
+mod admit;
 mod operator;
 mod serve;
 mod simulate;
@@ -60,6 +61,10 @@ enum Command {
     /// Show VirtualClouds and their partners: state, player number, conditions,
     /// what each waits for, and every partner's admission and reachability.
     Status(status::StatusArgs),
+    /// Admit a partner: show its fingerprint, certificate, parameters and
+    /// compatibility, confirm, and create the VirtualCloudPartnerAdmission
+    /// pinned to its fingerprint.
+    Admit(admit::AdmitArgs),
     /// Form a Virtual Cloud of N simulated parties in this process: in-memory
     /// API servers, the real operator and partner-info servers on loopback.
     Simulate(simulate::Simulate),
@@ -177,6 +182,7 @@ fn run(cli: Cli) -> Result<String, String> {
         }
         Command::Operator(args) => runtime()?.block_on(operator::run(*args)),
         Command::Status(args) => runtime()?.block_on(status::run(args)),
+        Command::Admit(args) => runtime()?.block_on(admit::run(args)),
         Command::ServeDocument(args) => runtime()?.block_on(serve::run(args)),
         Command::Simulate(args) => runtime()?.block_on(simulate::run(args)),
     }

@@ -13,6 +13,7 @@
 //! which forms a Virtual Cloud of N parties in one process.
 
 pub mod address;
+pub mod admit;
 pub mod apiserver;
 pub mod cluster;
 pub mod controller;

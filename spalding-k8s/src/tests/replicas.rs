@@ -210,7 +210,10 @@ async fn of_two_replicas_exactly_one_writes_and_the_other_takes_over() {
     let follower = second.metrics().await;
     assert!(follower.contains("\nspalding_leader 0\n"), "{follower}");
     // A VC at rest needs no writes, so also: the follower never reconciled.
-    assert!(!follower.contains("spalding_reconciles_total"), "{follower}");
+    assert!(
+        !follower.contains("spalding_reconciles_total"),
+        "{follower}"
+    );
     assert!(
         first
             .metrics()
