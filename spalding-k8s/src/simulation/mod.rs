@@ -13,8 +13,8 @@
 //! a `VirtualCloud` naming all others with the Carbyne Stack default
 //! parameters. With `auto_admit` the monitor creates a
 //! `VirtualCloudPartnerAdmission` pinned to each partner's fingerprint as
-//! soon as its partner record shows one; otherwise it prints the kubectl
-//! commands that do so and waits.
+//! soon as its partner record shows one; otherwise it prints the
+//! `spalding admit` commands that do so and waits.
 //!
 //! [`run`] prints one line per state change per party and returns a
 //! [`Report`] when every VC is `ready` or at the timeout.
@@ -205,6 +205,7 @@ pub async fn run(options: Options, print: Print) -> Result<Report, Error> {
         print(&report::admission_commands(
             &parties,
             &kubeconfigs,
+            &options.namespace,
             &options.virtual_cloud,
         ));
     }
