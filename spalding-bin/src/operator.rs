@@ -471,4 +471,28 @@ mod tests {
         }
         assert!(deployment.contains("args: [\"operator\"]"));
     }
+
+    /// The Lease the Deployment elects on is the one RBAC lets it update,
+    /// and the metrics port it declares is the one the operator listens on.
+    #[test]
+    fn the_deployment_elects_on_the_lease_rbac_grants() {
+        let deployment = include_str!("../../deploy/deployment.yaml");
+        let rbac = include_str!("../../deploy/rbac.yaml");
+        let value_of = |name: &str| {
+            let at = deployment.find(&format!("- name: {name}\n")).unwrap();
+            let rest = &deployment[at..];
+            let line = rest.lines().nth(1).unwrap().trim();
+            line.strip_prefix("value: ")
+                .unwrap()
+                .trim_matches('"')
+                .to_owned()
+        };
+        let lease = value_of("SPALDING_LEASE_NAME");
+        assert_eq!(lease, "spalding-leader", "the default");
+        assert!(rbac.contains(&format!("resourceNames: [\"{lease}\"]")));
+        assert!(rbac.contains("resources: [\"leases\"]"));
+        assert_eq!(value_of("SPALDING_LEADER_ELECTION"), "true");
+        assert_eq!(value_of("SPALDING_METRICS_ADDRESS"), "0.0.0.0:9090");
+        assert!(deployment.contains("containerPort: 9090"));
+    }
 }
