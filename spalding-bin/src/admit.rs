@@ -4,7 +4,7 @@
 //! fingerprint shown; refuses, creating nothing, when `--fingerprint`
 //! differs. The work is [`spalding_k8s::admit`].
 
-use std::io::BufRead;
+use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
 
 use clap::Args;
@@ -80,7 +80,12 @@ pub async fn run(args: AdmitArgs) -> Result<String, String> {
             "Admit {} to virtual cloud {namespace}/{} with certificate {fingerprint}? [y/N] ",
             view.party, view.virtual_cloud
         );
-        if !confirmed(std::io::stdin().lock()) {
+        let stdin = std::io::stdin();
+        let answer = confirmed(stdin.lock());
+        if !stdin.is_terminal() {
+            eprintln!(); // the answer came without an echoed newline
+        }
+        if !answer {
             return Err(
                 "not admitted: the answer was not yes (use --yes to admit without asking)"
                     .to_owned(),
