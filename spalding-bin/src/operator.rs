@@ -106,6 +106,13 @@ pub struct OperatorArgs {
     /// How often candidates try to acquire and the leader renews.
     #[arg(long, env = "SPALDING_LEASE_RETRY_PERIOD", default_value = "2s", value_parser = parse_duration)]
     lease_retry_period: Duration,
+    /// The kubeconfig file (default: KUBECONFIG, then ~/.kube/config, then
+    /// the in-cluster service account).
+    #[arg(long)]
+    kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context (default: the current context).
+    #[arg(long)]
+    context: Option<String>,
     /// Log format; the level comes from RUST_LOG (default info).
     #[arg(long, env = "SPALDING_LOG_FORMAT", value_enum, default_value_t = LogFormat::Human)]
     log_format: LogFormat,
@@ -269,7 +276,7 @@ async fn shutdown_signal() {
 /// Runs the operator until SIGTERM or Ctrl-C.
 pub async fn run(args: OperatorArgs) -> Result<String, String> {
     init_logging(args.log_format)?;
-    let client = spalding_k8s::operator::connect()
+    let client = spalding_k8s::status::client(args.kubeconfig.as_deref(), args.context.as_deref())
         .await
         .map_err(|e| e.to_string())?;
     let config = args.config(client.default_namespace())?;

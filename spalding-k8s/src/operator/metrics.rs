@@ -205,9 +205,23 @@ impl Metrics {
         }
     }
 
-    /// Records whether this replica leads.
+    /// Records whether this replica leads. A replica that stops leading
+    /// forgets the VC states it saw: the new leader reports them.
     pub fn set_leader(&self, leading: bool) {
         self.leader.set(i64::from(leading));
+        if !leading {
+            self.states
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clear();
+            for state in STATES {
+                self.virtual_clouds
+                    .get_or_create(&StateLabels {
+                        state: state.to_string(),
+                    })
+                    .set(0);
+            }
+        }
     }
 
     /// Records one partner fetch.

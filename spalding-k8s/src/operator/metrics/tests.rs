@@ -211,6 +211,16 @@ fn reconciles_move_counts_states_admissions_and_key_generation_outcomes() {
         sample(&text, "spalding_virtual_clouds{state=\"admission\"}"),
         Some(0.0)
     );
+
+    // A replica that stops leading reports no states: the new leader does.
+    metrics.set_leader(true);
+    metrics.set_leader(false);
+    let text = metrics.encode().unwrap();
+    assert_eq!(
+        sample(&text, "spalding_virtual_clouds{state=\"starting\"}"),
+        Some(0.0)
+    );
+    assert_eq!(sample(&text, "spalding_leader"), Some(0.0));
 }
 
 #[test]
