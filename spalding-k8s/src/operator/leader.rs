@@ -110,6 +110,14 @@ impl LeaseSettings {
 /// Why leader election failed.
 #[derive(Debug, thiserror::Error)]
 pub enum LeaderError {
+    /// The API server did not answer in time.
+    #[error("Lease {lease}: no answer within {after:?}")]
+    Timeout {
+        /// `namespace/name`.
+        lease: String,
+        /// How long it waited.
+        after: Duration,
+    },
     /// The settings are inconsistent.
     #[error("leader election: {0}")]
     Settings(String),
@@ -332,9 +340,25 @@ impl LeaderElector {
         let deadline = signed(self.settings.renew_deadline);
         let mut last_renewal: Option<Timestamp> = None;
         loop {
-            let result = self.try_acquire_or_renew().await;
-            let now = self.clock.now();
             let was_leading = *leading.borrow();
+            // A leader must know it failed to renew before its deadline
+            // passes, however slowly the API server answers.
+            let budget = match last_renewal {
+                Some(at) if was_leading => {
+                    let left = deadline.saturating_sub(self.clock.now().duration_since(at));
+                    Duration::try_from(left).unwrap_or(Duration::ZERO)
+                }
+                _ => self.settings.renew_deadline,
+            };
+            let result = tokio::time::timeout(budget, self.try_acquire_or_renew())
+                .await
+                .unwrap_or_else(|_| {
+                    Err(LeaderError::Timeout {
+                        lease: self.settings.lease(),
+                        after: budget,
+                    })
+                });
+            let now = self.clock.now();
             let leads = match result {
                 Ok(true) => {
                     last_renewal = Some(now);

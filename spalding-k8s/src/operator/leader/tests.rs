@@ -259,3 +259,74 @@ async fn the_controller_runs_only_while_leading_and_the_lease_is_released() {
     let spec = api.get("spalding-leader").await.unwrap().spec.unwrap();
     assert_eq!(spec.holder_identity, None, "released on shutdown");
 }
+
+/// A leader whose API server stops answering (requests hang, no error)
+/// stops leading once its renew deadline has passed.
+#[tokio::test]
+async fn a_leader_whose_api_server_hangs_steps_down_by_its_deadline() {
+    use http::{Request, Response};
+    use kube::client::Body;
+
+    let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let answered = Arc::new(AtomicUsize::new(0));
+    let count = answered.clone();
+    tokio::spawn(async move {
+        let mut hanging = Vec::new();
+        while let Some((request, respond)) = handle.next_request().await {
+            // The first round: GET (absent), then the create succeeds.
+            let body = match (
+                count.fetch_add(1, Ordering::SeqCst),
+                request.method().as_str(),
+            ) {
+                (0, "GET") => {
+                    serde_json::json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404})
+                }
+                (1, "POST") => {
+                    serde_json::json!({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+                    "metadata": {"name": "spalding-leader", "namespace": "spalding-system", "resourceVersion": "1"},
+                    "spec": {"holderIdentity": "a"}})
+                }
+                _ => {
+                    hanging.push(respond);
+                    continue;
+                }
+            };
+            let status = if body["code"] == 404 { 404 } else { 201 };
+            respond.send_response(
+                Response::builder()
+                    .status(status)
+                    .body(Body::from(serde_json::to_vec(&body).unwrap()))
+                    .unwrap(),
+            );
+        }
+    });
+    let client = Client::new(service, "spalding-system");
+    let fast = LeaseSettings {
+        lease_duration: Duration::from_secs(2),
+        renew_deadline: Duration::from_millis(1000),
+        retry_period: Duration::from_millis(200),
+        ..settings("a")
+    };
+    let elector = LeaderElector::new(client, fast, Arc::new(SystemClock));
+    let (leading, mut watching) = watch::channel(false);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let campaign = tokio::spawn(async move {
+        elector.campaign(&leading, until_true(stop_rx)).await;
+    });
+    tokio::time::timeout(Duration::from_secs(2), watching.wait_for(|l| *l))
+        .await
+        .expect("a leads after creating the Lease")
+        .unwrap();
+    let elected = tokio::time::Instant::now();
+    tokio::time::timeout(Duration::from_secs(3), watching.wait_for(|l| !*l))
+        .await
+        .expect("a steps down although no request ever fails")
+        .unwrap();
+    let stepped_down = elected.elapsed();
+    assert!(
+        stepped_down < Duration::from_millis(1500),
+        "within the renew deadline (plus one retry period): {stepped_down:?}"
+    );
+    stop_tx.send_replace(true);
+    let _ = tokio::time::timeout(Duration::from_secs(3), campaign).await;
+}
