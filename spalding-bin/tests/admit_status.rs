@@ -155,6 +155,8 @@ async fn printed_admit_commands_form_the_vc_and_a_wrong_fingerprint_is_refused()
     assert!(status.status.success(), "{}", text(&status.stderr));
     assert!(shown.starts_with("Virtual cloud default/demo: "), "{shown}");
     assert!(shown.contains("PARTNER  ADMITTED"), "{shown}");
+    assert!(shown.contains("LAST FETCH"), "{shown}");
+    assert!(shown.contains(" ok, #"), "the partner was fetched: {shown}");
 
     let report = simulation.await.unwrap().unwrap();
     assert!(report.ready, "{}", report.to_text());
