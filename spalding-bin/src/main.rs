@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use spalding_core::certificate::Certificate;
 use spalding_core::parameters::{Parameters, ValidatedParameters};
 
+mod admit;
 mod operator;
 mod serve;
 mod simulate;
@@ -56,10 +57,14 @@ enum Command {
     },
     /// Run the operator: reconcile VirtualClouds, serve partner-info documents
     /// and probes, until SIGTERM or Ctrl-C.
-    Operator(operator::OperatorArgs),
+    Operator(Box<operator::OperatorArgs>),
     /// Show VirtualClouds and their partners: state, player number, conditions,
     /// what each waits for, and every partner's admission and reachability.
     Status(status::StatusArgs),
+    /// Admit a partner: show its fingerprint, certificate, parameters and
+    /// compatibility, confirm, and create the VirtualCloudPartnerAdmission
+    /// pinned to its fingerprint.
+    Admit(admit::AdmitArgs),
     /// Form a Virtual Cloud of N simulated parties in this process: in-memory
     /// API servers, the real operator and partner-info servers on loopback.
     Simulate(simulate::Simulate),
@@ -175,8 +180,9 @@ fn run(cli: Cli) -> Result<String, String> {
                 }
             }
         }
-        Command::Operator(args) => runtime()?.block_on(operator::run(args)),
+        Command::Operator(args) => runtime()?.block_on(operator::run(*args)),
         Command::Status(args) => runtime()?.block_on(status::run(args)),
+        Command::Admit(args) => runtime()?.block_on(admit::run(args)),
         Command::ServeDocument(args) => runtime()?.block_on(serve::run(args)),
         Command::Simulate(args) => runtime()?.block_on(simulate::run(args)),
     }

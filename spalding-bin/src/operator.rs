@@ -7,13 +7,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::{Args, ValueEnum};
+use clap::{ArgAction, Args, ValueEnum};
 use spalding_core::memory::SimulatedLauncher;
 use spalding_core::name::PartyName;
 use spalding_core::ports::MpcLauncher;
 use spalding_core::render::RenderSettings;
 use spalding_core::spec::Endpoint;
 use spalding_k8s::launcher::{KubeLauncher, LauncherSettings};
+use spalding_k8s::operator::leader::LeaseSettings;
 use spalding_k8s::operator::{IdentitySource, OperatorConfig, PartnerInfoTls};
 use spalding_k8s::transport::TransportOptions;
 
@@ -78,9 +79,40 @@ pub struct OperatorArgs {
     /// "succeeds" at once) instead of running it as a Kubernetes Job.
     #[arg(long, env = "SPALDING_SIMULATE_KEY_GENERATION")]
     simulate_key_generation: bool,
-    /// This replica's name in Events (set from the pod name).
+    /// This replica's name in Events and its leader election identity (set
+    /// from the pod name; default: POD_NAME, else the host name).
     #[arg(long, env = "SPALDING_INSTANCE")]
     instance: Option<String>,
+    /// Address of the Prometheus metrics server (/metrics).
+    #[arg(long, env = "SPALDING_METRICS_ADDRESS", default_value = "0.0.0.0:9090")]
+    metrics_address: SocketAddr,
+    /// Elect a leader on a Lease: only the holder reconciles, every replica
+    /// serves partner-info, probes and metrics. `false` for a single replica.
+    #[arg(long, env = "SPALDING_LEADER_ELECTION", default_value_t = true, action = ArgAction::Set)]
+    leader_election: bool,
+    /// The leader election Lease.
+    #[arg(long, env = "SPALDING_LEASE_NAME", default_value = "spalding-leader")]
+    lease_name: String,
+    /// The Lease's namespace (default: the operator's own namespace).
+    #[arg(long, env = "SPALDING_LEASE_NAMESPACE")]
+    lease_namespace: Option<String>,
+    /// How long the Lease holds without renewal.
+    #[arg(long, env = "SPALDING_LEASE_DURATION", default_value = "15s", value_parser = parse_duration)]
+    lease_duration: Duration,
+    /// How long the leader keeps leading while it cannot renew (shorter
+    /// than the lease duration).
+    #[arg(long, env = "SPALDING_LEASE_RENEW_DEADLINE", default_value = "10s", value_parser = parse_duration)]
+    lease_renew_deadline: Duration,
+    /// How often candidates try to acquire and the leader renews.
+    #[arg(long, env = "SPALDING_LEASE_RETRY_PERIOD", default_value = "2s", value_parser = parse_duration)]
+    lease_retry_period: Duration,
+    /// The kubeconfig file (default: KUBECONFIG, then ~/.kube/config, then
+    /// the in-cluster service account).
+    #[arg(long)]
+    kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context (default: the current context).
+    #[arg(long)]
+    context: Option<String>,
     /// Log format; the level comes from RUST_LOG (default info).
     #[arg(long, env = "SPALDING_LOG_FORMAT", value_enum, default_value_t = LogFormat::Human)]
     log_format: LogFormat,
@@ -103,9 +135,24 @@ fn parse_duration(raw: &str) -> Result<Duration, String> {
     Ok(duration)
 }
 
+/// This replica's name: `--instance`, else `POD_NAME`, else the host name.
+fn replica_name(instance: Option<&str>, env: impl Fn(&str) -> Option<String>) -> Option<String> {
+    instance
+        .map(str::to_owned)
+        .or_else(|| env("POD_NAME"))
+        .or_else(|| env("HOSTNAME"))
+        .or_else(|| {
+            std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .ok()
+                .map(|h| h.trim().to_owned())
+        })
+        .filter(|name| !name.is_empty())
+}
+
 impl OperatorArgs {
-    /// The operator configuration these arguments describe.
-    fn config(&self) -> Result<OperatorConfig, String> {
+    /// The operator configuration these arguments describe; the Lease lives
+    /// in `default_namespace` unless `--lease-namespace` says otherwise.
+    fn config(&self, default_namespace: &str) -> Result<OperatorConfig, String> {
         let party = PartyName::new(&self.party).map_err(|e| format!("--party: {e}"))?;
         let endpoint = Endpoint::new(&self.endpoint).map_err(|e| format!("--endpoint: {e}"))?;
         let identity = match (&self.certificate_file, &self.key_file) {
@@ -144,7 +191,32 @@ impl OperatorArgs {
                 ..TransportOptions::default()
             },
             instance: self.instance.clone(),
+            metrics_address: Some(self.metrics_address),
+            leader_election: self.lease(default_namespace)?,
         })
+    }
+
+    /// The leader election settings, `None` when it is off.
+    fn lease(&self, default_namespace: &str) -> Result<Option<LeaseSettings>, String> {
+        if !self.leader_election {
+            return Ok(None);
+        }
+        let identity = replica_name(self.instance.as_deref(), |k| std::env::var(k).ok())
+            .ok_or("--instance: no replica name (set SPALDING_INSTANCE or POD_NAME)")?;
+        let settings = LeaseSettings {
+            lease_duration: self.lease_duration,
+            renew_deadline: self.lease_renew_deadline,
+            retry_period: self.lease_retry_period,
+            ..LeaseSettings::new(
+                self.lease_namespace
+                    .clone()
+                    .unwrap_or_else(|| default_namespace.to_owned()),
+                self.lease_name.clone(),
+                identity,
+            )
+        };
+        settings.validate().map_err(|e| e.to_string())?;
+        Ok(Some(settings))
     }
 
     /// The key-generation launcher: a Kubernetes Job, or a simulation only
@@ -204,10 +276,10 @@ async fn shutdown_signal() {
 /// Runs the operator until SIGTERM or Ctrl-C.
 pub async fn run(args: OperatorArgs) -> Result<String, String> {
     init_logging(args.log_format)?;
-    let config = args.config()?;
-    let client = spalding_k8s::operator::connect()
+    let client = spalding_k8s::status::client(args.kubeconfig.as_deref(), args.context.as_deref())
         .await
         .map_err(|e| e.to_string())?;
+    let config = args.config(client.default_namespace())?;
     let launcher = args.launcher(&client);
     spalding_k8s::operator::run(config, client, launcher, shutdown_signal())
         .await
@@ -242,7 +314,7 @@ mod tests {
 
     #[test]
     fn defaults_serve_tls_with_the_identity_secret_over_all_namespaces() {
-        let config = parse(&[]).config().unwrap();
+        let config = parse(&[]).config("spalding-system").unwrap();
         assert_eq!(config.party.as_str(), "party-a");
         assert_eq!(config.endpoint.as_str(), "https://spalding.a.example:8443");
         assert_eq!(config.namespace, None);
@@ -274,7 +346,7 @@ mod tests {
             "5m",
             "--allow-plain-http-partners",
         ])
-        .config()
+        .config("spalding-system")
         .unwrap();
         assert_eq!(
             config.identity,
@@ -295,9 +367,9 @@ mod tests {
             let argv = ["operator", "--party", party, "--endpoint", endpoint];
             Cli::try_parse_from(argv).unwrap().args
         };
-        let plain = args("a", "http://a.example").config();
+        let plain = args("a", "http://a.example").config("ns");
         assert!(plain.unwrap_err().starts_with("--endpoint"));
-        let bad_name = args("a_b", "https://a.example").config();
+        let bad_name = args("a_b", "https://a.example").config("ns");
         assert!(bad_name.unwrap_err().starts_with("--party"));
         let argv = [
             "operator",
@@ -310,6 +382,73 @@ mod tests {
         assert!(half.is_err(), "a key file needs a certificate file");
         let fast = Cli::try_parse_from(argv.iter().chain(&["--refresh-interval", "10ms"]));
         assert!(fast.is_err(), "a refresh interval below 1s is refused");
+    }
+
+    #[test]
+    fn leader_election_is_on_by_default_in_the_operators_namespace() {
+        let config = parse(&["--instance", "spalding-7d9-x"])
+            .config("spalding-system")
+            .unwrap();
+        let lease = config.leader_election.unwrap();
+        assert_eq!(lease.namespace, "spalding-system");
+        assert_eq!(lease.name, "spalding-leader");
+        assert_eq!(lease.identity, "spalding-7d9-x");
+        assert_eq!(lease.lease_duration, Duration::from_secs(15));
+        assert_eq!(lease.renew_deadline, Duration::from_secs(10));
+        assert_eq!(lease.retry_period, Duration::from_secs(2));
+        assert_eq!(config.metrics_address.unwrap().port(), 9090);
+    }
+
+    #[test]
+    fn leader_election_flags_are_read_and_checked() {
+        let off = parse(&["--leader-election", "false"]).config("ns").unwrap();
+        assert_eq!(off.leader_election, None);
+        let lease = parse(&[
+            "--instance",
+            "r1",
+            "--lease-name",
+            "other",
+            "--lease-namespace",
+            "ops",
+            "--lease-duration",
+            "30s",
+            "--lease-renew-deadline",
+            "20s",
+            "--lease-retry-period",
+            "5s",
+        ])
+        .config("ns")
+        .unwrap()
+        .leader_election
+        .unwrap();
+        assert_eq!(
+            (lease.namespace.as_str(), lease.name.as_str()),
+            ("ops", "other")
+        );
+        assert_eq!(lease.lease_duration, Duration::from_secs(30));
+        let bad = parse(&["--instance", "r1", "--lease-renew-deadline", "20s"]).config("ns");
+        assert!(
+            bad.unwrap_err().contains("renew deadline"),
+            "deadline beyond the duration"
+        );
+    }
+
+    #[test]
+    fn the_replica_name_falls_back_to_the_pod_then_the_host_name() {
+        let env = |pod: Option<&str>| {
+            let pod = pod.map(str::to_owned);
+            move |key: &str| match key {
+                "POD_NAME" => pod.clone(),
+                "HOSTNAME" => Some("host-1".to_owned()),
+                _ => None,
+            }
+        };
+        assert_eq!(
+            replica_name(Some("flag"), env(Some("pod"))).as_deref(),
+            Some("flag")
+        );
+        assert_eq!(replica_name(None, env(Some("pod"))).as_deref(), Some("pod"));
+        assert_eq!(replica_name(None, env(None)).as_deref(), Some("host-1"));
     }
 
     #[test]
@@ -338,5 +477,29 @@ mod tests {
             assert!(known.iter().any(|k| k == name), "{name} is not read");
         }
         assert!(deployment.contains("args: [\"operator\"]"));
+    }
+
+    /// The Lease the Deployment elects on is the one RBAC lets it update,
+    /// and the metrics port it declares is the one the operator listens on.
+    #[test]
+    fn the_deployment_elects_on_the_lease_rbac_grants() {
+        let deployment = include_str!("../../deploy/deployment.yaml");
+        let rbac = include_str!("../../deploy/rbac.yaml");
+        let value_of = |name: &str| {
+            let at = deployment.find(&format!("- name: {name}\n")).unwrap();
+            let rest = &deployment[at..];
+            let line = rest.lines().nth(1).unwrap().trim();
+            line.strip_prefix("value: ")
+                .unwrap()
+                .trim_matches('"')
+                .to_owned()
+        };
+        let lease = value_of("SPALDING_LEASE_NAME");
+        assert_eq!(lease, "spalding-leader", "the default");
+        assert!(rbac.contains(&format!("resourceNames: [\"{lease}\"]")));
+        assert!(rbac.contains("resources: [\"leases\"]"));
+        assert_eq!(value_of("SPALDING_LEADER_ELECTION"), "true");
+        assert_eq!(value_of("SPALDING_METRICS_ADDRESS"), "0.0.0.0:9090");
+        assert!(deployment.contains("containerPort: 9090"));
     }
 }

@@ -23,7 +23,7 @@ use kube::{Api, Client, ResourceExt};
 use spalding_core::condition::Timestamp;
 use spalding_core::machine::LocalIdentity;
 use spalding_core::ports::{ClusterError, Entropy, MpcLauncher, PartnerTransport, VcKey};
-use spalding_core::reconciler::{ReconcileError, Reconciler};
+use spalding_core::reconciler::{Outcome, ReconcileError, Reconciler};
 use tracing::{Instrument, info, info_span, warn};
 
 use crate::cluster::{Cleanup, KubeCluster, MANAGED_BY, MANAGED_BY_LABEL};
@@ -96,6 +96,16 @@ impl Error {
     }
 }
 
+/// Told about every reconcile's result (the operator's metrics).
+pub trait ReconcileObserver: Send + Sync {
+    /// `vc` was reconciled at `now` with `outcome`.
+    fn reconciled(&self, vc: &VcKey, outcome: &Outcome, now: &Timestamp);
+    /// A reconcile of `vc` failed.
+    fn failed(&self, vc: &VcKey, error: &Error);
+    /// `vc` was deleted and cleaned up.
+    fn removed(&self, vc: &VcKey);
+}
+
 /// What every reconcile shares.
 pub struct Context {
     client: Client,
@@ -103,6 +113,7 @@ pub struct Context {
     reconciler: Reconciler,
     settings: Settings,
     failures: Mutex<HashMap<ObjectRef<VirtualCloud>, u32>>,
+    observer: Option<Arc<dyn ReconcileObserver>>,
 }
 
 impl Context {
@@ -122,7 +133,15 @@ impl Context {
             reconciler,
             settings,
             failures: Mutex::default(),
+            observer: None,
         }
+    }
+
+    /// Tells `observer` about every reconcile.
+    #[must_use]
+    pub fn with_observer(mut self, observer: Arc<dyn ReconcileObserver>) -> Self {
+        self.observer = Some(observer);
+        self
     }
 
     fn failures(&self) -> std::sync::MutexGuard<'_, HashMap<ObjectRef<VirtualCloud>, u32>> {
@@ -162,17 +181,21 @@ pub async fn reconcile(vc: Arc<VirtualCloud>, ctx: Arc<Context>) -> Result<Actio
     finalizer(&api, FINALIZER, vc, |event| async {
         match event {
             Finalizer::Apply(_) => {
-                let outcome = ctx
-                    .reconciler
-                    .reconcile(&key, now())
-                    .await
-                    .map_err(|source| Error::Reconcile {
-                        vc: format!("{}/{}", key.namespace, key.name),
-                        source,
-                    })?;
+                let now = now();
+                let outcome =
+                    ctx.reconciler
+                        .reconcile(&key, now.clone())
+                        .await
+                        .map_err(|source| Error::Reconcile {
+                            vc: format!("{}/{}", key.namespace, key.name),
+                            source,
+                        })?;
                 ctx.failures()
                     .remove(&ObjectRef::new(&key.name).within(&key.namespace));
                 info!(state = ?outcome.state, actions = outcome.plan.actions.len(), "reconciled");
+                if let Some(observer) = &ctx.observer {
+                    observer.reconciled(&key, &outcome, &now);
+                }
                 Ok(Action::requeue(ctx.settings.refresh_interval))
             }
             Finalizer::Cleanup(vc) => {
@@ -187,6 +210,9 @@ pub async fn reconcile(vc: Arc<VirtualCloud>, ctx: Arc<Context>) -> Result<Actio
                 if done == Cleanup::KeptKeyMaterial {
                     info!("kept the MAC key share Secret and the HE key volume");
                 }
+                if let Some(observer) = &ctx.observer {
+                    observer.removed(&key);
+                }
                 Ok(Action::await_change())
             }
         }
@@ -199,6 +225,10 @@ pub async fn reconcile(vc: Arc<VirtualCloud>, ctx: Arc<Context>) -> Result<Actio
 /// What to do after a failed reconcile.
 pub fn error_policy(vc: Arc<VirtualCloud>, error: &Error, ctx: Arc<Context>) -> Action {
     let delay = ctx.backoff(&vc, error);
+    if let Some(observer) = &ctx.observer {
+        let key = VcKey::new(vc.namespace().unwrap_or_default(), vc.name_any());
+        observer.failed(&key, error);
+    }
     warn!(vc = %vc.name_any(), %error, transient = error.is_transient(), retry_in = ?delay, "reconcile failed");
     Action::requeue(delay)
 }

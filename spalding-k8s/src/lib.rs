@@ -7,12 +7,14 @@
 //! `Cluster` port against the API server ([`cluster::KubeCluster`]), the
 //! `MpcLauncher` port as a Job ([`launcher::KubeLauncher`]) and the
 //! kube-runtime [`controller`] that runs the core's reconciler; the
-//! [`operator`] wiring all of it into one long-running process, and the
-//! [`status`] report of `spalding status`; an in-memory Kubernetes
+//! [`operator`] wiring all of it into one long-running process (with
+//! leader election and metrics), the [`status`] report of `spalding status`
+//! and what `spalding admit` shows and creates ([`admit`]); an in-memory Kubernetes
 //! [`apiserver`] for simulations and end-to-end tests, and [`simulation`],
 //! which forms a Virtual Cloud of N parties in one process.
 
 pub mod address;
+pub mod admit;
 pub mod apiserver;
 pub mod cluster;
 pub mod controller;

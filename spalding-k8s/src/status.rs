@@ -201,6 +201,17 @@ fn table(out: &mut String, rows: &[Vec<String>]) {
     }
 }
 
+/// `ok, #<sequence>` after a successful fetch, `failed` after a failed one
+/// (the reason follows the table), `-` before any.
+fn last_fetch(p: &PartnerReport) -> String {
+    match (&p.last_fetch_error, p.sequence) {
+        (Some(_), _) => "failed".to_owned(),
+        (None, Some(sequence)) if p.reachable => format!("ok, #{sequence}"),
+        (None, _) if p.reachable => "ok".to_owned(),
+        (None, _) => "-".to_owned(),
+    }
+}
+
 fn yes(value: bool) -> String {
     if value { "yes" } else { "no" }.to_owned()
 }
@@ -261,7 +272,7 @@ pub fn render_text(reports: &[VirtualCloudReport]) -> String {
                 "ADMITTED US",
                 "COMPATIBLE",
                 "REACHABLE",
-                "SEQUENCE",
+                "LAST FETCH",
                 "FINGERPRINT",
             ]
             .map(str::to_owned)
@@ -274,7 +285,7 @@ pub fn render_text(reports: &[VirtualCloudReport]) -> String {
                 yes(p.partner_admitted_us),
                 yes(p.compatible),
                 yes(p.reachable),
-                p.sequence.map_or("-".to_owned(), |s| s.to_string()),
+                last_fetch(p),
                 p.fingerprint.clone().unwrap_or_else(|| "-".to_owned()),
             ]
         }));

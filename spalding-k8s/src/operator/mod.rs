@@ -12,10 +12,14 @@
 //!   from a reflector store ([`documents`]), over TLS with the VCP
 //!   certificate or, behind a TLS-terminating ingress, plain HTTP;
 //! - the probe server ([`health`]): `/healthz`, and `/readyz` once the
-//!   published documents are synced.
+//!   published documents are synced;
+//! - the Prometheus [`metrics`] server, when given an address.
 //!
+//! With leader election ([`leader`]) every replica serves partner-info,
+//! probes and metrics, and only the holder of the Lease runs the controller.
 //! On shutdown it first turns unready, then stops the controller (running
-//! reconciles finish) and the servers (open requests finish).
+//! reconciles finish), releases the Lease, and stops the servers (open
+//! requests finish).
 //!
 //! A program embedding the operator (the simulation) calls [`run_with`]
 //! instead, with an [`Embedding`]: listeners it bound itself, and its own
@@ -24,6 +28,8 @@
 pub mod documents;
 pub mod health;
 pub mod identity;
+pub mod leader;
+pub mod metrics;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -34,7 +40,7 @@ use kube::Client;
 use kube::runtime::events::Reporter;
 use spalding_core::machine::LocalIdentity;
 use spalding_core::name::PartyName;
-use spalding_core::ports::MpcLauncher;
+use spalding_core::ports::{MpcLauncher, PartnerTransport};
 use spalding_core::render::RenderSettings;
 use spalding_core::spec::Endpoint;
 use tokio::net::TcpListener;
@@ -44,6 +50,8 @@ use tracing::{info, warn};
 use self::documents::PublishedDocuments;
 use self::health::Readiness;
 pub use self::identity::{IdentityOrigin, IdentitySource};
+use self::leader::{LeaderElector, LeaseSettings, SystemClock};
+use self::metrics::{MeteredTransport, Metrics};
 use crate::cluster::KubeCluster;
 use crate::controller::{Context, Settings};
 use crate::entropy::OsEntropy;
@@ -89,6 +97,11 @@ pub struct OperatorConfig {
     pub transport: TransportOptions,
     /// This replica's name in Events (e.g. the pod name).
     pub instance: Option<String>,
+    /// Where `/metrics` is served; not at all when `None`.
+    pub metrics_address: Option<SocketAddr>,
+    /// The Lease only whose holder reconciles; every replica reconciles
+    /// when `None` (run one replica then).
+    pub leader_election: Option<LeaseSettings>,
 }
 
 /// Why the operator could not start or stopped with an error.
@@ -140,6 +153,9 @@ pub enum OperatorError {
     /// The partner-info server failed.
     #[error("partner-info server: {0}")]
     Serve(#[source] std::io::Error),
+    /// The leader election settings are inconsistent.
+    #[error(transparent)]
+    LeaderElection(#[from] leader::LeaderError),
 }
 
 /// A client from the kubeconfig (`KUBECONFIG`, `~/.kube/config`, its current
@@ -219,6 +235,9 @@ pub async fn run_with(
     embedding: Embedding,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), OperatorError> {
+    if let Some(lease) = &config.leader_election {
+        lease.validate()?;
+    }
     let host = endpoint_host(&config.endpoint);
     let (identity, origin) =
         identity::load(&config.identity, &client, config.party.as_str(), &[host]).await?;
@@ -229,7 +248,11 @@ pub async fn run_with(
         origin = ?origin,
         "VCP identity loaded"
     );
-    let transport = HttpsTransport::new(config.transport.clone())?;
+    let metrics = Arc::new(Metrics::new());
+    let transport = Arc::new(MeteredTransport::new(
+        HttpsTransport::new(config.transport.clone())?,
+        Arc::clone(&metrics),
+    ));
     if config.transport.allow_plain_http {
         warn!("development option: partners may be fetched over plain HTTP");
     }
@@ -250,6 +273,10 @@ pub async fn run_with(
     let partner_info_address = partner_listener
         .local_addr()
         .unwrap_or(config.partner_info_address);
+    let metrics_listener = match config.metrics_address {
+        Some(address) => Some(bind("metrics", address).await?),
+        None => None,
+    };
 
     let mut settings = Settings {
         refresh_interval: config.refresh_interval,
@@ -259,7 +286,9 @@ pub async fn run_with(
         settings.min_backoff = min_backoff;
         settings.max_backoff = max_backoff;
     }
-    let ctx = context(&config, &client, &identity, transport, launcher, settings);
+    let ctx = context(
+        &config, &client, &identity, transport, launcher, settings, &metrics,
+    );
     let namespace = config.namespace.clone();
     let (store, reflector) = documents::reflect(client.clone(), namespace.as_deref());
     let server = PartnerInfoServer::new(Arc::new(PublishedDocuments::new(store.clone())));
@@ -300,8 +329,14 @@ pub async fn run_with(
             }
         }
     };
-    let controller =
-        crate::controller::run_until(client, ctx, namespace.as_deref(), stopped(stop_rx.clone()));
+    let controller = reconcile_while_leading(
+        client,
+        ctx,
+        namespace,
+        config.leader_election.clone(),
+        Arc::clone(&metrics),
+        stop_rx.clone(),
+    );
     let serving = {
         let stop = stopped(stop_rx.clone());
         let stop_tx = Arc::clone(&stop_tx);
@@ -321,7 +356,22 @@ pub async fn run_with(
         Arc::clone(&readiness),
         stopped(stop_rx.clone()),
     );
-    let ((), (), (), served, ()) = tokio::join!(ready, reflector, controller, serving, probes);
+    let metrics_server = {
+        let stop = stopped(stop_rx.clone());
+        async move {
+            if let Some(listener) = metrics_listener {
+                metrics::serve(listener, metrics, stop).await;
+            }
+        }
+    };
+    let ((), (), (), served, (), ()) = tokio::join!(
+        ready,
+        reflector,
+        controller,
+        serving,
+        probes,
+        metrics_server
+    );
     // The controller stopping on its own (not by `stop`) ends everything too.
     stop_tx.send_replace(true);
     signal.abort();
@@ -329,14 +379,53 @@ pub async fn run_with(
     served
 }
 
+/// Runs the controller until `stop`: always, or with `lease` only while
+/// this replica holds it (releasing it at the end).
+async fn reconcile_while_leading(
+    client: Client,
+    ctx: Arc<Context>,
+    namespace: Option<String>,
+    lease: Option<LeaseSettings>,
+    metrics: Arc<Metrics>,
+    stop: watch::Receiver<bool>,
+) {
+    let Some(lease) = lease else {
+        metrics.set_leader(true);
+        crate::controller::run_until(client, ctx, namespace.as_deref(), stopped(stop)).await;
+        metrics.set_leader(false);
+        return;
+    };
+    info!(lease = %format!("{}/{}", lease.namespace, lease.name), identity = %lease.identity, "leader election");
+    let elector = Arc::new(LeaderElector::new(
+        client.clone(),
+        lease,
+        Arc::new(SystemClock),
+    ));
+    leader::lead_while_elected(elector, stop, |deposed| {
+        let (client, ctx, namespace, metrics) = (
+            client.clone(),
+            Arc::clone(&ctx),
+            namespace.clone(),
+            Arc::clone(&metrics),
+        );
+        async move {
+            metrics.set_leader(true);
+            crate::controller::run_until(client, ctx, namespace.as_deref(), deposed).await;
+            metrics.set_leader(false);
+        }
+    })
+    .await;
+}
+
 /// The controller context for `config`.
 fn context(
     config: &OperatorConfig,
     client: &Client,
     identity: &VcpIdentity,
-    transport: HttpsTransport,
+    transport: Arc<dyn PartnerTransport>,
     launcher: Arc<dyn MpcLauncher>,
     settings: Settings,
+    metrics: &Arc<Metrics>,
 ) -> Arc<Context> {
     let reporter = Reporter {
         controller: CONTROLLER_NAME.to_owned(),
@@ -351,12 +440,16 @@ fn context(
         endpoint: config.endpoint.clone(),
         certificate: identity.certificate().clone(),
     };
-    Arc::new(Context::new(
-        local,
-        cluster,
-        Arc::new(transport),
-        launcher,
-        Arc::new(OsEntropy),
-        settings,
-    ))
+    let observer: Arc<dyn crate::controller::ReconcileObserver> = metrics.clone();
+    Arc::new(
+        Context::new(
+            local,
+            cluster,
+            transport,
+            launcher,
+            Arc::new(OsEntropy),
+            settings,
+        )
+        .with_observer(observer),
+    )
 }

@@ -13,8 +13,8 @@
 //! with the Carbyne Stack default parameters unless [`Options::parameters`]
 //! says otherwise. With `auto_admit` the monitor ([`monitor`]) creates a
 //! `VirtualCloudPartnerAdmission` pinned to each partner's fingerprint as
-//! soon as its partner record shows one; otherwise it prints the kubectl
-//! commands that do so and waits.
+//! soon as its partner record shows one; otherwise it prints the
+//! `spalding admit` commands that do so and waits.
 //!
 //! [`run`] is what `spalding simulate` calls: it prints one line per state
 //! change per party and returns a [`Report`] when every VC is `ready` or at
@@ -214,6 +214,7 @@ impl Simulation {
             (common.print)(&report::admission_commands(
                 &parties,
                 &kubeconfigs,
+                &options.namespace,
                 &options.virtual_cloud,
             ));
         }

@@ -284,6 +284,8 @@ impl Party {
                 ..TransportOptions::default()
             },
             instance: Some(self.name.as_str().to_owned()),
+            metrics_address: None,
+            leader_election: None,
         };
         let embedding = Embedding {
             listeners: Some(Listeners {

@@ -43,26 +43,35 @@ pub fn write_kubeconfigs(parties: &[Party], suffix: &str) -> Result<Kubeconfigs,
     Ok(Kubeconfigs { dir, files })
 }
 
-/// For each party, the commands admitting each of its partners, pinned to
-/// the partner's fingerprint (which an operator would learn out of band).
-pub fn admission_commands(parties: &[Party], kubeconfigs: &Kubeconfigs, vc: &str) -> String {
+/// For each party, the `spalding admit` commands admitting each of its
+/// partners through that party's API server, pinned to the partner's
+/// fingerprint (which an operator would learn out of band).
+pub fn admission_commands(
+    parties: &[Party],
+    kubeconfigs: &Kubeconfigs,
+    namespace: &str,
+    vc: &str,
+) -> String {
     let mut out = String::from(
-        "waiting for admissions (or rerun with --auto-admit); run these while the simulation runs:\n",
+        "waiting for admissions (or rerun with --auto-admit); run these while the simulation runs \
+         (`spalding` is `cargo run -p spalding-bin --` in a checkout):\n",
     );
     for (party, kubeconfig) in parties.iter().zip(&kubeconfigs.files) {
         let _ = writeln!(out, "# {} admits its partners", party.name);
         for partner in parties.iter().filter(|p| p.name != party.name) {
             let _ = writeln!(
                 out,
-                "printf 'apiVersion: carbynestack.io/v1\\nkind: VirtualCloudPartnerAdmission\\n\
-                 metadata:\\n  name: {vc}-{p}\\nspec:\\n  partner: {vc}-{p}\\n  fingerprint: {f}\\n' \
-                 | kubectl --kubeconfig {k} apply --server-side --validate=false -f -",
+                "spalding admit --kubeconfig {k} -n {namespace} {vc} {p} --fingerprint {f} --yes",
                 p = partner.name,
                 f = partner.fingerprint,
                 k = kubeconfig.display(),
             );
         }
     }
+    let _ = writeln!(
+        out,
+        "# and see where each party stands: spalding status --kubeconfig <kubeconfig above> {vc}"
+    );
     out.trim_end().to_owned()
 }
 

@@ -83,9 +83,9 @@ SpecValid         True    Valid              the spec is valid
 PartnersAdmitted  False   AwaitingAdmission  c: waiting for an admission of certificate sha256:0c
 Ready             False   Admission          waiting for the group to form
 
-PARTNER  ADMITTED  ADMITTED US  COMPATIBLE  REACHABLE  SEQUENCE  FINGERPRINT
-b        yes       yes          yes         yes        4         sha256:0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b
-c        no        no           no          no         -         -
+PARTNER  ADMITTED  ADMITTED US  COMPATIBLE  REACHABLE  LAST FETCH  FINGERPRINT
+b        yes       yes          yes         yes        ok, #4      sha256:0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b
+c        no        no           no          no         failed      -
   c: last fetch failed: connection refused
   c: incompatible: gf2nBitLength: ours 40, theirs 64
 ";

@@ -320,6 +320,8 @@ async fn the_operator_serves_documents_turns_ready_and_stops_on_shutdown() {
         refresh_interval: Duration::from_secs(60),
         transport: TransportOptions::default(),
         instance: None,
+        metrics_address: None,
+        leader_election: None,
     };
     let (partner_info, health) = (config.partner_info_address, config.health_address);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -377,6 +379,8 @@ async fn the_operator_refuses_to_start_without_its_identity() {
         refresh_interval: Duration::from_secs(60),
         transport: TransportOptions::default(),
         instance: None,
+        metrics_address: None,
+        leader_election: None,
     };
     let result =
         crate::operator::run(config, client, Arc::new(SimulatedLauncher::new()), async {}).await;
