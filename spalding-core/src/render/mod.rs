@@ -10,8 +10,14 @@
 //! - [`templates`]: the foundation services (Klyshko's `TupleGenerator` and
 //!   `TupleGenerationScheduler`, placeholders for Amphora, Castor and
 //!   Ephemeral) from configurable templates, and their readiness rules.
-//! - [`istio`]: the mTLS ingress gateway, its VirtualServices, and per
-//!   partner a ServiceEntry and a DestinationRule.
+//! - [`istio`]: for key generation, the MPC port's mTLS Gateway and TCP
+//!   VirtualService and per partner a ServiceEntry and a DestinationRule;
+//!   for `ready`, the services' mTLS secure gateway and its VirtualServices.
+//!
+//! Partners are addressed by the host of their partner-info endpoint (see
+//! [`host`]): Spalding's partner protocol has no separate field for the
+//! Carbyne Stack service host, so a VCP's Spalding endpoint and its CS
+//! services share one public host name, reached on different ports.
 //!
 //! No MAC key share ever passes through here into a ConfigMap or a Job spec:
 //! the key generation script reads the shares from the mounted Secret.
@@ -100,7 +106,11 @@ impl Default for RenderSettings {
     }
 }
 
-/// The host of a member: its endpoint's authority without the port.
+/// The host of a member: its endpoint's authority without the port. It is
+/// where the member's Carbyne Stack services, mTLS gateway and MP-SPDZ port
+/// are reached: the partner-info endpoint and the services share the VCP's
+/// public host name (its certificate's name in Carbyne Stack's set-up); the
+/// endpoint's port and path matter only to the partner protocol.
 pub fn host(member: &FormedMember) -> &str {
     let authority = member.endpoint.authority();
     if let Some(rest) = authority.strip_prefix('[') {

@@ -3,6 +3,10 @@
 //! and the Istio objects (as dynamic objects through kube's
 //! [`DynamicObject`]), each with the VC as owner and the managed-by label.
 //!
+//! The Istio objects applied here are the services' secure gateway and its
+//! VirtualServices (`ready`); the MPC port's exposure and the egress to
+//! partners come with key generation ([`crate::launcher`]).
+//!
 //! Services and gateways are recorded in a ConfigMap each
 //! (`<vc>-services`, `<vc>-gateways`) whose annotation
 //! [`FORMATION_ANNOTATION`] holds the formation they were applied for and
@@ -87,19 +91,21 @@ impl From<&RenderedObject> for Listed {
     }
 }
 
+/// The API resource of a rendered object, for kube's [`DynamicObject`].
+pub(crate) fn api_resource(api_version: &str, kind: &str, plural: &str) -> ApiResource {
+    let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+    ApiResource {
+        group: group.to_owned(),
+        version: version.to_owned(),
+        api_version: api_version.to_owned(),
+        kind: kind.to_owned(),
+        plural: plural.to_owned(),
+    }
+}
+
 impl Listed {
     fn resource(&self) -> ApiResource {
-        let (group, version) = self
-            .api_version
-            .split_once('/')
-            .unwrap_or(("", self.api_version.as_str()));
-        ApiResource {
-            group: group.to_owned(),
-            version: version.to_owned(),
-            api_version: self.api_version.clone(),
-            kind: self.kind.clone(),
-            plural: self.plural.clone(),
-        }
+        api_resource(&self.api_version, &self.kind, &self.plural)
     }
 
     fn same_object(&self, other: &Listed) -> bool {
@@ -255,7 +261,7 @@ impl KubeCluster {
         vc: &VcKey,
         formation: &Formation,
     ) -> Result<(), ClusterError> {
-        let rendered = render_gateways(&vc.name, formation, &self.lifecycle.settings);
+        let rendered = render_gateways(&self.lifecycle.settings);
         self.apply_all(vc, formation, COMPONENT_GATEWAYS, &rendered)
             .await
     }
