@@ -29,6 +29,8 @@ pub mod templates;
 #[cfg(test)]
 mod tests;
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::configuration::{Formation, FormedMember};
@@ -104,6 +106,45 @@ impl Default for RenderSettings {
             services: templates::default_templates(),
         }
     }
+}
+
+/// A ConfigMap named `name` holding `data`, as a [`RenderedObject`].
+pub fn config_map(name: &str, data: BTreeMap<String, String>) -> RenderedObject {
+    RenderedObject {
+        api_version: "v1".to_owned(),
+        kind: "ConfigMap".to_owned(),
+        plural: "configmaps".to_owned(),
+        name: name.to_owned(),
+        body: serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": { "name": name },
+            "data": data,
+        }),
+        readiness: ReadinessRule::Exists,
+    }
+}
+
+/// The Carbyne Stack configuration ConfigMaps of `starting`:
+/// [`crate::configuration::VCP_CONFIG_MAP`],
+/// [`crate::configuration::ENGINE_PARAMS_CONFIG_MAP`] and the settings
+/// ConfigMap. The TLS Secret is not among them: it needs the private key,
+/// which only the adapter holds.
+pub fn configuration_maps(
+    formation: &Formation,
+    settings: &RenderSettings,
+) -> Result<Vec<RenderedObject>, RenderError> {
+    Ok(vec![
+        config_map(crate::configuration::VCP_CONFIG_MAP, formation.vcp_config()),
+        config_map(
+            crate::configuration::ENGINE_PARAMS_CONFIG_MAP,
+            formation.engine_params(),
+        ),
+        config_map(
+            &settings.settings_config_map,
+            carbyne::settings_data(formation, settings)?,
+        ),
+    ])
 }
 
 /// The host of a member: its endpoint's authority without the port. It is
