@@ -269,21 +269,33 @@ fn klyshko_resources_on_every_player_and_the_scheduler_on_player_0_only() {
 
 #[test]
 fn klyshko_resources_validate_against_the_crds() {
-    let objects = render_services("vc1", &formation(3, 0), &RenderSettings::default()).unwrap();
     let crds = [
         include_str!("../testdata/klyshko-crds/tuplegenerators.yaml"),
         include_str!("../testdata/klyshko-crds/tuplegenerationschedulers.yaml"),
     ];
-    for (object, crd) in objects.iter().zip(crds) {
-        let crd: Value = serde_norway::from_str(crd).unwrap();
-        assert_eq!(crd["spec"]["group"], "klyshko.carbnyestack.io");
-        assert_eq!(crd["spec"]["names"]["kind"], object.kind.as_str());
-        assert_eq!(crd["spec"]["names"]["plural"], object.plural.as_str());
-        let version = &crd["spec"]["versions"][0];
-        assert_eq!(version["name"], "v1alpha1");
-        let errors = schema::validate(&version["schema"]["openAPIV3Schema"], &object.body);
-        assert!(errors.is_empty(), "{} invalid: {errors:?}", object.kind);
+    let objects = render_services("vc1", &formation(3, 0), &RenderSettings::default()).unwrap();
+    let mut validated = 0;
+    for n in SIZES {
+        for player in [0, 1, n - 1] {
+            let rendered =
+                render_services("vc1", &formation(n, player), &RenderSettings::default()).unwrap();
+            for object in &rendered {
+                let crd: Value = crds
+                    .iter()
+                    .map(|text| serde_norway::from_str::<Value>(text).unwrap())
+                    .find(|crd| crd["spec"]["names"]["kind"] == object.kind.as_str())
+                    .unwrap();
+                assert_eq!(crd["spec"]["group"], "klyshko.carbnyestack.io");
+                assert_eq!(crd["spec"]["names"]["plural"], object.plural.as_str());
+                let version = &crd["spec"]["versions"][0];
+                assert_eq!(version["name"], "v1alpha1");
+                let errors = schema::validate(&version["schema"]["openAPIV3Schema"], &object.body);
+                assert!(errors.is_empty(), "{} invalid: {errors:?}", object.kind);
+                validated += 1;
+            }
+        }
     }
+    assert_eq!(validated, 3 * 4, "3 sizes, 3 players, 1 scheduler each");
     // The checker does catch mistakes.
     let mut bad = objects[0].body.clone();
     bad["spec"]["supports"][0]["type"] = json!("NO_SUCH_TUPLE");
