@@ -17,6 +17,11 @@
 //!   host: Istio does not merge two rules' traffic policies for one host, so
 //!   the egress to a partner is set up once, here, and serves the services
 //!   after `ready` as well.
+//!   Istio matches outbound TCP without `addresses` by port alone; every
+//!   partner's MPC port is its own (`mpcBasePort + j`), so that is
+//!   unambiguous. A partner whose endpoint is an IP address (development,
+//!   `spalding simulate`) gets `resolution: STATIC` with that address as
+//!   endpoint, and no SNI.
 //!
 //! For `ready`, [`render_gateways`]: Gateway [`GATEWAY`] (port 1443,
 //! `HTTPS`, `MUTUAL`, `credentialName`) and VirtualServices routing
@@ -30,6 +35,7 @@
 //! `mpcBasePort + playerCount - 1`): that is cluster set-up, not Spalding's.
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -169,32 +175,38 @@ pub fn render_mpc(
         }
         let name = partner_object_name(vc, partner.name.as_str());
         let host = host(partner);
-        objects.push(object(
-            "ServiceEntry",
-            "serviceentries",
-            &name,
-            json!({
-                "hosts": [host],
-                "location": "MESH_EXTERNAL",
-                "resolution": "DNS",
-                "ports": [
-                    { "number": istio.port, "name": "https-mtls", "protocol": "HTTPS" },
-                    { "number": mpc_port(settings, player), "name": "tcp-mpc", "protocol": "TCP" },
-                ],
-            }),
-        ));
+        let ip = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<IpAddr>()
+            .ok();
+        let mut entry = json!({
+            "hosts": [host],
+            "location": "MESH_EXTERNAL",
+            "resolution": "DNS",
+            "ports": [
+                { "number": istio.port, "name": "https-mtls", "protocol": "HTTPS" },
+                { "number": mpc_port(settings, player), "name": "tcp-mpc", "protocol": "TCP" },
+            ],
+        });
+        let mut tls = json!({ "mode": "MUTUAL", "credentialName": settings.tls_secret });
+        match ip {
+            // An address, not a name: nothing to resolve, and no SNI (RFC 6066).
+            Some(ip) => {
+                entry["hosts"] = json!([ip.to_string()]);
+                entry["addresses"] = json!([ip.to_string()]);
+                entry["resolution"] = json!("STATIC");
+                entry["endpoints"] = json!([{ "address": ip.to_string() }]);
+            }
+            None => tls["sni"] = json!(host),
+        }
+        let rule_host = ip.map_or_else(|| host.to_owned(), |ip| ip.to_string());
+        objects.push(object("ServiceEntry", "serviceentries", &name, entry));
         objects.push(object(
             "DestinationRule",
             "destinationrules",
             &name,
-            json!({
-                "host": host,
-                "trafficPolicy": { "tls": {
-                    "mode": "MUTUAL",
-                    "credentialName": settings.tls_secret,
-                    "sni": host,
-                } },
-            }),
+            json!({ "host": rule_host, "trafficPolicy": { "tls": tls } }),
         ));
     }
     objects

@@ -190,3 +190,25 @@ fn the_secure_gateway_exposes_the_inter_vcp_paths_over_mutual_tls() {
         ]
     );
 }
+
+#[test]
+fn partners_at_ip_addresses_are_static_entries_without_sni() {
+    let mut f = formation(3, 0);
+    f.members[1].endpoint = crate::spec::Endpoint::new("https://192.0.2.7:8443/x").unwrap();
+    f.members[2].endpoint = crate::spec::Endpoint::new("https://[2001:db8::7]:8443/x").unwrap();
+    let objects = render_mpc("vc1", &f, &RenderSettings::default());
+    for (pair, ip) in objects[2..].chunks(2).zip(["192.0.2.7", "2001:db8::7"]) {
+        let entry = &pair[0].body["spec"];
+        assert_eq!(entry["hosts"], json!([ip]));
+        assert_eq!(entry["addresses"], json!([ip]));
+        assert_eq!(entry["resolution"], "STATIC");
+        assert_eq!(entry["endpoints"], json!([{"address": ip}]));
+        assert_eq!(entry["ports"][1]["protocol"], "TCP");
+        let rule = &pair[1].body["spec"];
+        assert_eq!(rule["host"], ip);
+        assert_eq!(
+            rule["trafficPolicy"]["tls"],
+            json!({"mode": "MUTUAL", "credentialName": "cs-vcp-tls"})
+        );
+    }
+}
