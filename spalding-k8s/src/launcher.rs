@@ -3,15 +3,17 @@
 //! A launch creates (create-only) the PersistentVolumeClaim for HE key
 //! material — key material: labelled as such, no owner reference, kept when
 //! the VC is deleted — applies the ConfigMap `<vc>-players` with MP-SPDZ's
-//! `players` file, the Service `<vc>-mpc` in front of this party's MPC port
-//! and the core's Istio exposure of it ([`render_mpc`]: an mTLS `MUTUAL`
-//! Gateway and a TCP VirtualService, per partner a ServiceEntry and a
-//! `MUTUAL` DestinationRule; egress objects of partners no longer in the
-//! formation are deleted), and creates the Job `<vc>-keygen`. The Job mounts the MAC key Secret (the
-//! shares never appear in a spec), the players file and the PVC, runs the
-//! core's [`keygen_script`] (which retries while partners start and finally
-//! calls Istio's `quitquitquit` so the sidecar lets the pod complete) and has
-//! a backoff limit. The formation it was launched for is recorded in the
+//! `players` file, the Service `<vc>-mpc` in front of this party's MPC
+//! port, the TLS Secret its Istio objects name (when given the VCP
+//! identity, [`KubeLauncher::with_identity`]) and the core's Istio exposure
+//! of the port ([`render_mpc`]: an mTLS `MUTUAL` Gateway and a TCP
+//! VirtualService, per partner a ServiceEntry and a `MUTUAL`
+//! DestinationRule; egress objects of partners no longer in the formation
+//! are deleted), and creates the Job `<vc>-keygen`. The Job mounts the MAC
+//! key Secret (the shares never appear in a spec), the players file and the
+//! PVC, runs the core's [`keygen_script`] (which retries while partners
+//! start and finally calls Istio's `quitquitquit` so the sidecar lets the
+//! pod complete) and has a backoff limit. The formation it was launched for is recorded in the
 //! Job's annotation [`FORMATION_ANNOTATION`]: a launch for another player set
 //! deletes the Job and creates it anew. Phases are read from the Job status.
 
@@ -38,10 +40,11 @@ use spalding_core::render::mpspdz::{KeyGenSettings, PLAYER_DATA, keygen_script, 
 use spalding_core::render::templates::COWGEAR_IMAGE;
 use spalding_core::render::{RenderSettings, RenderedObject};
 
-use crate::cluster::lifecycle::api_resource;
+use crate::cluster::lifecycle::{api_resource, apply_tls_secret};
 use crate::cluster::objects::{labels, owned_meta, selector};
 use crate::cluster::{FIELD_MANAGER, FORMATION_ANNOTATION, KEY_MATERIAL_LABEL};
 use crate::crd::VirtualCloud;
+use crate::identity::VcpIdentity;
 
 /// [`crate::cluster::COMPONENT_LABEL`] of the key generation objects.
 pub const COMPONENT_KEY_GENERATION: &str = "key-generation";
@@ -109,12 +112,15 @@ pub struct KubeLauncher {
     client: Client,
     render: RenderSettings,
     settings: LauncherSettings,
+    /// `tls.key` of the TLS Secret (PEM). Secret: never logged.
+    tls_key: Option<String>,
 }
 
 impl std::fmt::Debug for KubeLauncher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("KubeLauncher")
             .field("settings", &self.settings)
+            .field("tls_key", &self.tls_key.as_ref().map(|_| "<redacted>"))
             .finish_non_exhaustive()
     }
 }
@@ -168,7 +174,18 @@ impl KubeLauncher {
             client,
             render,
             settings,
+            tls_key: None,
         }
+    }
+
+    /// Writes the TLS Secret with `identity`'s certificate and key before
+    /// each launch: the Istio Gateway and DestinationRules of key
+    /// generation name it as `credentialName`, and the configuration that
+    /// also writes it comes only after key generation. Without an identity
+    /// the Secret must already exist.
+    pub fn with_identity(mut self, identity: &VcpIdentity) -> Self {
+        self.tls_key = Some(identity.pems().tls_key);
+        self
     }
 
     /// The HE key volume claim: key material, no owner reference.
@@ -450,7 +467,8 @@ impl MpcLauncher for KubeLauncher {
     }
 
     /// GET the VC (owner); POST the PVC (409 kept); APPLY the players
-    /// ConfigMap, the MPC Service and its Istio exposure (LIST and DELETE
+    /// ConfigMap, the MPC Service, the TLS Secret (with an identity) and
+    /// the Istio exposure (LIST and DELETE
     /// stale egress objects); DELETE a Job of another formation; POST the Job.
     async fn launch_key_generation(
         &self,
@@ -488,6 +506,16 @@ impl MpcLauncher for KubeLauncher {
             .patch(&name, &apply(), &Patch::Apply(&service))
             .await
             .map_err(|e| error(format!("apply Service {ns}/{name}"), &e))?;
+        match self.tls_key.as_deref() {
+            Some(key) => apply_tls_secret(&self.client, vc, formation, &self.render, key, &owner)
+                .await
+                .map_err(|e| LauncherError(e.to_string()))?,
+            None => tracing::warn!(
+                vc = %vc.name,
+                secret = %self.render.tls_secret,
+                "no VCP identity given to the launcher: the TLS Secret the MPC gateway names must exist already"
+            ),
+        }
         self.expose_mpc(vc, formation, &owner).await?;
         let jobs: Api<Job> = Api::namespaced(self.client.clone(), ns);
         let name = job_name(&vc.name);

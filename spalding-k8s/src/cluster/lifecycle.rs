@@ -158,49 +158,13 @@ impl KubeCluster {
             data,
         );
         self.apply_config_map(vc, &map).await?;
-        let name = &settings.tls_secret;
-        let operation = format!("apply Secret {}/{name}", vc.namespace);
         let Some(key) = self.lifecycle.tls_key.as_deref() else {
             return Err(failed(
-                operation,
+                format!("apply Secret {}/{}", vc.namespace, settings.tls_secret),
                 "no VCP identity configured for the TLS Secret (KubeCluster::with_lifecycle)",
             ));
         };
-        let data = tls_secret_data(formation, key).map_err(|e| render_error(vc, &e))?;
-        let secret = Secret {
-            metadata: objects::owned_meta(
-                name,
-                vc,
-                objects::labels(&vc.name, COMPONENT_TLS),
-                owner,
-            ),
-            type_: Some("Opaque".to_owned()),
-            data: Some(
-                data.into_inner()
-                    .into_iter()
-                    .map(|(k, v)| (k, ByteString(v.into_bytes())))
-                    .collect(),
-            ),
-            ..Secret::default()
-        };
-        match self
-            .api::<Secret>(vc)
-            .patch(name, &apply(), &Patch::Apply(&secret))
-            .await
-        {
-            Ok(_) => Ok(()),
-            // The request carried the private key: report only the status.
-            Err(kube::Error::Api(status)) => Err(ClusterError {
-                operation,
-                message: format!("API server answered {} {}", status.code, status.reason),
-                transient: matches!(status.code, 409 | 429 | 500..),
-            }),
-            Err(_) => Err(ClusterError {
-                operation,
-                message: "the request did not complete".to_owned(),
-                transient: true,
-            }),
-        }
+        apply_tls_secret(&self.client, vc, formation, settings, key, owner).await
     }
 
     /// The foundation services, ready when every object's rule holds.
@@ -366,6 +330,50 @@ impl KubeCluster {
                 Ok(None)
             }
         }
+    }
+}
+
+/// APPLY the TLS Secret (`tls.crt`, `tls.key` = `key`, `cacert`) of
+/// `formation`: written with the configuration, and by the launcher before
+/// key generation, whose Istio objects name it as `credentialName`.
+pub(crate) async fn apply_tls_secret(
+    client: &kube::Client,
+    vc: &VcKey,
+    formation: &Formation,
+    settings: &RenderSettings,
+    key: &str,
+    owner: &OwnerReference,
+) -> Result<(), ClusterError> {
+    let name = &settings.tls_secret;
+    let operation = format!("apply Secret {}/{name}", vc.namespace);
+    let data = tls_secret_data(formation, key).map_err(|e| render_error(vc, &e))?;
+    let secret = Secret {
+        metadata: objects::owned_meta(name, vc, objects::labels(&vc.name, COMPONENT_TLS), owner),
+        type_: Some("Opaque".to_owned()),
+        data: Some(
+            data.into_inner()
+                .into_iter()
+                .map(|(k, v)| (k, ByteString(v.into_bytes())))
+                .collect(),
+        ),
+        ..Secret::default()
+    };
+    match Api::<Secret>::namespaced(client.clone(), &vc.namespace)
+        .patch(name, &apply(), &Patch::Apply(&secret))
+        .await
+    {
+        Ok(_) => Ok(()),
+        // The request carried the private key: report only the status.
+        Err(kube::Error::Api(status)) => Err(ClusterError {
+            operation,
+            message: format!("API server answered {} {}", status.code, status.reason),
+            transient: matches!(status.code, 409 | 429 | 500..),
+        }),
+        Err(_) => Err(ClusterError {
+            operation,
+            message: "the request did not complete".to_owned(),
+            transient: true,
+        }),
     }
 }
 

@@ -153,7 +153,8 @@ impl Party {
             ..TransportOptions::default()
         })
         .map_err(|e| setup(format!("HTTPS transport: {e}")))?;
-        let launcher = KubeLauncher::new(client.clone(), render, LauncherSettings::default());
+        let launcher = KubeLauncher::new(client.clone(), render, LauncherSettings::default())
+            .with_identity(&identity);
         let local = LocalIdentity {
             name: name.clone(),
             endpoint: endpoint.clone(),

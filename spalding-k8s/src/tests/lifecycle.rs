@@ -143,11 +143,13 @@ async fn key_generation_reads_formation_and_phase_from_the_job() {
 #[tokio::test]
 async fn launch_creates_volume_players_service_and_a_fresh_job() {
     let (client, server) = ApiServer::new();
+    let identity = VcpIdentity::generate("a.example", &["a.example".to_owned()]).unwrap();
     let launcher = KubeLauncher::new(
         client,
         RenderSettings::default(),
         LauncherSettings::default(),
-    );
+    )
+    .with_identity(&identity);
     let mut claim_exists = Exchange::new(
         Method::POST,
         "/api/v1/namespaces/default/persistentvolumeclaims?",
@@ -163,6 +165,9 @@ async fn launch_creates_volume_players_service_and_a_fresh_job() {
             .body(json!({"data": {"players": "a.example:5000\nb.example:5001\n"}})),
         Exchange::patch(format!("/api/v1/namespaces/default/services/foo-mpc{APPLY}"))
             .body(json!({"spec": {"ports": [{"name": "tcp-mpc", "port": 5000, "protocol": "TCP"}]}})),
+        // The Secret the gateway names, before the gateway.
+        Exchange::patch(format!("{SECRETS}/cs-vcp-tls{APPLY}"))
+            .body(json!({"type": "Opaque", "metadata": {"labels": {"app.kubernetes.io/component": "tls"}}})),
         Exchange::patch(format!("{ISTIO}/gateways/foo-mpc{APPLY}")).body(json!({
             "kind": "Gateway",
             "metadata": {"namespace": NS, "labels": {"app.kubernetes.io/component": "key-generation"}},
@@ -202,8 +207,10 @@ async fn launch_creates_volume_players_service_and_a_fresh_job() {
         .await
         .unwrap();
     let bodies = finish(server).await;
-    let job = &bodies[12];
-    for istio in &bodies[4..8] {
+    let job = &bodies[13];
+    assert!(bodies[4]["data"]["tls.key"].is_string());
+    assert!(bodies[4]["data"]["cacert"].is_string());
+    for istio in &bodies[5..9] {
         assert_eq!(istio["metadata"]["ownerReferences"][0]["uid"], UID);
     }
     assert_eq!(job["metadata"]["ownerReferences"][0]["uid"], UID);
