@@ -13,9 +13,10 @@
 //! key Secret (the shares never appear in a spec), the players file and the
 //! PVC, runs the core's [`keygen_script`] (which retries while partners
 //! start and finally calls Istio's `quitquitquit` so the sidecar lets the
-//! pod complete) and has a backoff limit. The formation it was launched for is recorded in the
-//! Job's annotation [`FORMATION_ANNOTATION`]: a launch for another player set
-//! deletes the Job and creates it anew. Phases are read from the Job status.
+//! pod complete) and has a backoff limit. The formation it was launched
+//! for is recorded in the Job's annotation [`FORMATION_ANNOTATION`]: a
+//! launch for another player set deletes the Job and creates it anew.
+//! Phases are read from the Job status.
 
 use std::collections::BTreeMap;
 
