@@ -10,12 +10,10 @@ use std::time::Duration;
 use clap::{ArgAction, Args, ValueEnum};
 use spalding_core::memory::SimulatedLauncher;
 use spalding_core::name::PartyName;
-use spalding_core::ports::MpcLauncher;
 use spalding_core::render::RenderSettings;
 use spalding_core::spec::Endpoint;
-use spalding_k8s::launcher::{KubeLauncher, LauncherSettings};
 use spalding_k8s::operator::leader::LeaseSettings;
-use spalding_k8s::operator::{IdentitySource, OperatorConfig, PartnerInfoTls};
+use spalding_k8s::operator::{IdentitySource, LauncherSource, OperatorConfig, PartnerInfoTls};
 use spalding_k8s::transport::TransportOptions;
 
 /// Arguments of `spalding operator`; each also reads an environment variable.
@@ -221,18 +219,17 @@ impl OperatorArgs {
 
     /// The key-generation launcher: a Kubernetes Job, or a simulation only
     /// when asked for explicitly.
-    fn launcher(&self, client: &kube::Client) -> Arc<dyn MpcLauncher> {
+    fn launcher(&self) -> LauncherSource {
         if self.simulate_key_generation {
             tracing::warn!(
                 "development option: MP-SPDZ key generation is SIMULATED; no key material is generated"
             );
-            return Arc::new(SimulatedLauncher::new());
+            return LauncherSource::Given(Arc::new(SimulatedLauncher::new()));
         }
-        Arc::new(KubeLauncher::new(
-            client.clone(),
-            RenderSettings::default(),
-            LauncherSettings::default(),
-        ))
+        LauncherSource::Kube {
+            render: RenderSettings::default(),
+            settings: Box::default(),
+        }
     }
 }
 
@@ -280,7 +277,7 @@ pub async fn run(args: OperatorArgs) -> Result<String, String> {
         .await
         .map_err(|e| e.to_string())?;
     let config = args.config(client.default_namespace())?;
-    let launcher = args.launcher(&client);
+    let launcher = args.launcher();
     spalding_k8s::operator::run(config, client, launcher, shutdown_signal())
         .await
         .map_err(|e| e.to_string())?;

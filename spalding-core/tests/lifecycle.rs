@@ -124,6 +124,52 @@ fn three_parties_form_a_virtual_cloud_and_rest() {
 }
 
 #[test]
+fn every_party_keeps_the_objects_it_rendered() {
+    let federation = federation(&["apple", "banana", "cherry"]);
+    form(&federation, 12);
+    for (player, party) in federation.parties().iter().enumerate() {
+        let rendered = party.cluster.rendered(federation.vc());
+        let names: Vec<(&str, &str)> = rendered
+            .iter()
+            .map(|o| (o.kind.as_str(), o.name.as_str()))
+            .collect();
+        let mut expected = vec![
+            ("ConfigMap", "cs-vcp-config"),
+            ("ConfigMap", "io.carbynestack.engine.params"),
+            ("ConfigMap", "cs-vcp-settings"),
+            ("TupleGenerator", "vc-cowgear"),
+        ];
+        if player == 0 {
+            expected.push(("TupleGenerationScheduler", "vc-scheduler"));
+        }
+        expected.extend([
+            ("Gateway", "cs-service-gateway-mtls"),
+            ("VirtualService", "cs-amphora-inter-vcp"),
+            ("VirtualService", "cs-castor-inter-vcp"),
+            ("VirtualService", "cs-ephemeral-discovery"),
+        ]);
+        assert_eq!(names, expected);
+        assert_eq!(rendered[0].body["data"]["playerId"], player.to_string());
+        assert_eq!(rendered[0].body["data"]["playerCount"], "3");
+        let partners: Vec<String> = federation
+            .parties()
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != player)
+            .map(|(_, p)| format!("https://{}.example/amphora", p.identity.name))
+            .collect();
+        assert_eq!(
+            rendered[2].body["data"]["AMPHORA_VC_PARTNERS"],
+            partners.join(",")
+        );
+        assert_eq!(
+            rendered[2].body["data"]["IS_MASTER"],
+            (player == 0).to_string()
+        );
+    }
+}
+
+#[test]
 fn nobody_moves_without_every_admission() {
     let federation = federation(&["apple", "banana", "cherry"]);
     for round in 0..3 {
@@ -306,6 +352,9 @@ fn public_text(federation: &Federation) -> String {
         text += &serde_json::to_string(&c.status(vc)).unwrap();
         text += &serde_json::to_string(&c.document(&vc.name)).unwrap();
         text += &format!("{:?}", c.events(vc));
+        for object in c.rendered(vc) {
+            text += &object.body.to_string();
+        }
         for other in federation.parties() {
             text += &serde_json::to_string(&c.partner_status(vc, &other.identity.name)).unwrap();
         }

@@ -3,14 +3,20 @@
 //! A launch creates (create-only) the PersistentVolumeClaim for HE key
 //! material — key material: labelled as such, no owner reference, kept when
 //! the VC is deleted — applies the ConfigMap `<vc>-players` with MP-SPDZ's
-//! `players` file and the Service `<vc>-mpc` exposing this party's MPC port,
-//! and creates the Job `<vc>-keygen`. The Job mounts the MAC key Secret (the
-//! shares never appear in a spec), the players file and the PVC, runs the
-//! core's [`keygen_script`] (which retries while partners start and finally
-//! calls Istio's `quitquitquit` so the sidecar lets the pod complete) and has
-//! a backoff limit. The formation it was launched for is recorded in the
-//! Job's annotation [`FORMATION_ANNOTATION`]: a launch for another player set
-//! deletes the Job and creates it anew. Phases are read from the Job status.
+//! `players` file, the Service `<vc>-mpc` in front of this party's MPC
+//! port, the TLS Secret its Istio objects name (when given the VCP
+//! identity, [`KubeLauncher::with_identity`]) and the core's Istio exposure
+//! of the port ([`render_mpc`]: an mTLS `MUTUAL` Gateway and a TCP
+//! VirtualService, per partner a ServiceEntry and a `MUTUAL`
+//! DestinationRule; egress objects of partners no longer in the formation
+//! are deleted), and creates the Job `<vc>-keygen`. The Job mounts the MAC
+//! key Secret (the shares never appear in a spec), the players file and the
+//! PVC, runs the core's [`keygen_script`] (which retries while partners
+//! start and finally calls Istio's `quitquitquit` so the sidecar lets the
+//! pod complete) and has a backoff limit. The formation it was launched
+//! for is recorded in the Job's annotation [`FORMATION_ANNOTATION`]: a
+//! launch for another player set deletes the Job and creates it anew.
+//! Phases are read from the Job status.
 
 use std::collections::BTreeMap;
 
@@ -23,23 +29,33 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
-use kube::api::{DeleteParams, Patch, PatchParams, PostParams, PropagationPolicy};
+use kube::api::{
+    DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams, PropagationPolicy,
+};
 use kube::{Api, Client, Resource, ResourceExt};
 use serde::{Deserialize, Serialize};
 use spalding_core::configuration::{Formation, MAC_KEY_SECRET};
 use spalding_core::ports::{KeyGeneration, KeyGenerationPhase, LauncherError, MpcLauncher, VcKey};
-use spalding_core::render::RenderSettings;
+use spalding_core::render::istio::{ISTIO_API_VERSION, mpc_name, mpc_port, render_mpc};
 use spalding_core::render::mpspdz::{KeyGenSettings, PLAYER_DATA, keygen_script, players_file};
 use spalding_core::render::templates::COWGEAR_IMAGE;
+use spalding_core::render::{RenderSettings, RenderedObject};
 
-use crate::cluster::objects::{labels, owned_meta};
+use crate::cluster::lifecycle::{api_resource, apply_tls_secret};
+use crate::cluster::objects::{labels, owned_meta, selector};
 use crate::cluster::{FIELD_MANAGER, FORMATION_ANNOTATION, KEY_MATERIAL_LABEL};
 use crate::crd::VirtualCloud;
+use crate::identity::VcpIdentity;
 
 /// [`crate::cluster::COMPONENT_LABEL`] of the key generation objects.
 pub const COMPONENT_KEY_GENERATION: &str = "key-generation";
 /// Key of the players file in its ConfigMap.
 pub const PLAYERS_KEY: &str = "players";
+/// The per-partner egress kinds of the MPC exposure, with their plurals.
+const EGRESS_KINDS: [(&str, &str); 2] = [
+    ("ServiceEntry", "serviceentries"),
+    ("DestinationRule", "destinationrules"),
+];
 
 /// Name of the key generation Job.
 pub fn job_name(vc: &str) -> String {
@@ -51,9 +67,10 @@ pub fn players_config_map_name(vc: &str) -> String {
     format!("{vc}-players")
 }
 
-/// Name of the Service exposing this party's MPC port.
+/// Name of the Service exposing this party's MPC port (also the name of
+/// its Istio Gateway and VirtualService).
 pub fn mpc_service_name(vc: &str) -> String {
-    format!("{vc}-mpc")
+    mpc_name(vc)
 }
 
 /// How key generation runs.
@@ -96,12 +113,15 @@ pub struct KubeLauncher {
     client: Client,
     render: RenderSettings,
     settings: LauncherSettings,
+    /// `tls.key` of the TLS Secret (PEM). Secret: never logged.
+    tls_key: Option<String>,
 }
 
 impl std::fmt::Debug for KubeLauncher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("KubeLauncher")
             .field("settings", &self.settings)
+            .field("tls_key", &self.tls_key.as_ref().map(|_| "<redacted>"))
             .finish_non_exhaustive()
     }
 }
@@ -155,7 +175,18 @@ impl KubeLauncher {
             client,
             render,
             settings,
+            tls_key: None,
         }
+    }
+
+    /// Writes the TLS Secret with `identity`'s certificate and key before
+    /// each launch: the Istio Gateway and DestinationRules of key
+    /// generation name it as `credentialName`, and the configuration that
+    /// also writes it comes only after key generation. Without an identity
+    /// the Secret must already exist.
+    pub fn with_identity(mut self, identity: &VcpIdentity) -> Self {
+        self.tls_key = Some(identity.pems().tls_key);
+        self
     }
 
     /// The HE key volume claim: key material, no owner reference.
@@ -215,8 +246,7 @@ impl KubeLauncher {
         owner: &OwnerReference,
     ) -> Service {
         let labels = labels(&vc.name, COMPONENT_KEY_GENERATION);
-        let port = i32::from(self.render.mpc_base_port)
-            .saturating_add(i32::try_from(formation.player_id).unwrap_or(i32::MAX));
+        let port = i32::try_from(mpc_port(&self.render, formation.player_id)).unwrap_or(i32::MAX);
         Service {
             metadata: owned_meta(&mpc_service_name(&vc.name), vc, labels.clone(), owner),
             spec: Some(ServiceSpec {
@@ -231,6 +261,71 @@ impl KubeLauncher {
             }),
             ..Service::default()
         }
+    }
+
+    /// The Istio exposure of the MPC port ([`render_mpc`]), each object
+    /// with this VC's metadata: owner, namespace and labels.
+    pub fn mpc_exposure(
+        &self,
+        vc: &VcKey,
+        formation: &Formation,
+        owner: &OwnerReference,
+    ) -> Result<Vec<RenderedObject>, LauncherError> {
+        render_mpc(&vc.name, formation, &self.render)
+            .into_iter()
+            .map(|mut object| {
+                let labels = labels(&vc.name, COMPONENT_KEY_GENERATION);
+                object.body["metadata"] =
+                    serde_json::to_value(owned_meta(&object.name, vc, labels, owner)).map_err(
+                        |e| LauncherError(format!("build {} {}: {e}", object.kind, object.name)),
+                    )?;
+                Ok(object)
+            })
+            .collect()
+    }
+
+    fn dynamic(&self, vc: &VcKey, kind: &str, plural: &str) -> Api<DynamicObject> {
+        let resource = api_resource(ISTIO_API_VERSION, kind, plural);
+        Api::namespaced_with(self.client.clone(), &vc.namespace, &resource)
+    }
+
+    /// APPLY the MPC exposure; LIST the egress objects of key generation and
+    /// DELETE those of partners no longer in the formation.
+    async fn expose_mpc(
+        &self,
+        vc: &VcKey,
+        formation: &Formation,
+        owner: &OwnerReference,
+    ) -> Result<(), LauncherError> {
+        let ns = &vc.namespace;
+        let objects = self.mpc_exposure(vc, formation, owner)?;
+        for object in &objects {
+            self.dynamic(vc, &object.kind, &object.plural)
+                .patch(&object.name, &apply(), &Patch::Apply(&object.body))
+                .await
+                .map_err(|e| error(format!("apply {} {ns}/{}", object.kind, object.name), &e))?;
+        }
+        let ours = ListParams::default().labels(&selector(&vc.name, COMPONENT_KEY_GENERATION));
+        for (kind, plural) in EGRESS_KINDS {
+            let api = self.dynamic(vc, kind, plural);
+            let listed = api
+                .list(&ours)
+                .await
+                .map_err(|e| error(format!("list the {plural} of {ns}/{}", vc.name), &e))?;
+            for stale in listed
+                .items
+                .iter()
+                .map(ResourceExt::name_any)
+                .filter(|name| !objects.iter().any(|o| o.kind == kind && &o.name == name))
+            {
+                match api.delete(&stale, &DeleteParams::default()).await {
+                    Ok(_) => {}
+                    Err(e) if is(404, &e) => {}
+                    Err(e) => return Err(error(format!("delete {kind} {ns}/{stale}"), &e)),
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The key generation Job for `formation`.
@@ -373,8 +468,9 @@ impl MpcLauncher for KubeLauncher {
     }
 
     /// GET the VC (owner); POST the PVC (409 kept); APPLY the players
-    /// ConfigMap and the MPC Service; DELETE a Job of another formation;
-    /// POST the Job.
+    /// ConfigMap, the MPC Service, the TLS Secret (with an identity) and
+    /// the Istio exposure (LIST and DELETE
+    /// stale egress objects); DELETE a Job of another formation; POST the Job.
     async fn launch_key_generation(
         &self,
         vc: &VcKey,
@@ -411,6 +507,17 @@ impl MpcLauncher for KubeLauncher {
             .patch(&name, &apply(), &Patch::Apply(&service))
             .await
             .map_err(|e| error(format!("apply Service {ns}/{name}"), &e))?;
+        match self.tls_key.as_deref() {
+            Some(key) => apply_tls_secret(&self.client, vc, formation, &self.render, key, &owner)
+                .await
+                .map_err(|e| LauncherError(e.to_string()))?,
+            None => tracing::warn!(
+                vc = %vc.name,
+                secret = %self.render.tls_secret,
+                "no VCP identity given to the launcher: the TLS Secret the MPC gateway names must exist already"
+            ),
+        }
+        self.expose_mpc(vc, formation, &owner).await?;
         let jobs: Api<Job> = Api::namespaced(self.client.clone(), ns);
         let name = job_name(&vc.name);
         let delete = DeleteParams {

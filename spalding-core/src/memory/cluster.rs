@@ -3,6 +3,13 @@
 //! (create-only MAC key shares, generation bumped on spec changes only, a
 //! growing document sequence number) and counts writes, so tests can check
 //! that a VC at rest writes nothing.
+//!
+//! It also keeps what a real cluster would be asked to apply, rendered by
+//! [`crate::render`] with its [`RenderSettings`]: the Carbyne Stack
+//! configuration ConfigMaps, the foundation services and the secure
+//! gateway, each set replaced whole when written again. Embedders and tests
+//! read them with [`InMemoryCluster::rendered`]. Nothing runs them, so
+//! readiness is decided by [`Readiness`], not by their rules.
 
 use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard};
@@ -18,6 +25,9 @@ use crate::partner::{Admission, PartnerRecord, PartnerStatus, StoredPartner};
 use crate::ports::{
     Applied, Cluster, ClusterError, CreateOutcome, Event, VcKey, VirtualCloudObject,
 };
+use crate::render::istio::render_gateways;
+use crate::render::templates::render_services;
+use crate::render::{RenderError, RenderSettings, RenderedObject, configuration_maps};
 use crate::spec::{VirtualCloudSpec, VirtualCloudStatus};
 
 /// When applied services and gateways report ready.
@@ -41,6 +51,16 @@ struct Entry {
     gateways: Option<Applied>,
     published: Option<PartnerDocument>,
     events: Vec<Event>,
+    /// What was rendered, per step, in application order.
+    rendered: BTreeMap<Step, Vec<RenderedObject>>,
+}
+
+/// The step an object was rendered for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Step {
+    Configuration,
+    Services,
+    Gateways,
 }
 
 #[derive(Debug)]
@@ -48,6 +68,7 @@ struct Inner {
     entries: BTreeMap<VcKey, Entry>,
     writes: u64,
     readiness: Readiness,
+    settings: RenderSettings,
 }
 
 /// A party's cluster, in memory.
@@ -72,10 +93,53 @@ impl InMemoryCluster {
                 entries: BTreeMap::new(),
                 writes: 0,
                 readiness,
+                settings: RenderSettings::default(),
             }),
         }
     }
 
+    /// Renders with `settings` instead of the defaults.
+    pub fn with_render_settings(self, settings: RenderSettings) -> Self {
+        let mut inner = self
+            .inner
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        inner.settings = settings;
+        Self {
+            inner: Mutex::new(inner),
+        }
+    }
+
+    /// Renders one step's objects with the cluster's settings and keeps
+    /// them, replacing what that step rendered before.
+    fn render(
+        &self,
+        operation: &str,
+        vc: &VcKey,
+        step: Step,
+        render: impl FnOnce(&RenderSettings) -> Result<Vec<RenderedObject>, RenderError>,
+    ) -> Result<(), ClusterError> {
+        let mut inner = self.lock();
+        let objects = render(&inner.settings).map_err(|e| ClusterError {
+            operation: format!("{operation} of virtual cloud {}/{}", vc.namespace, vc.name),
+            message: e.to_string(),
+            transient: false,
+        })?;
+        let entry = inner
+            .entries
+            .get_mut(vc)
+            .ok_or_else(|| missing(operation, vc))?;
+        entry.rendered.insert(step, objects);
+        Ok(())
+    }
+
+    /// Every object rendered for the VC so far, as a cluster would hold
+    /// them: the configuration ConfigMaps, the foundation services, then
+    /// the secure gateway and its VirtualServices.
+    pub fn rendered(&self, vc: &VcKey) -> Vec<RenderedObject> {
+        self.read(vc, |e| e.rendered.values().flatten().cloned().collect())
+            .unwrap_or_default()
+    }
     fn lock(&self) -> MutexGuard<'_, Inner> {
         // A panic while holding the lock cannot leave the maps half-written
         // (every write is a single insert), so a poisoned lock is safe to reuse.
@@ -124,6 +188,7 @@ impl InMemoryCluster {
             gateways: None,
             published: None,
             events: Vec::new(),
+            rendered: BTreeMap::new(),
         });
         if entry.object.generation == Some(0) || entry.object.spec != spec {
             entry.object.spec = spec;
@@ -277,6 +342,9 @@ impl Cluster for InMemoryCluster {
         vc: &VcKey,
         formation: &Formation,
     ) -> Result<(), ClusterError> {
+        self.render("write configuration", vc, Step::Configuration, |s| {
+            configuration_maps(formation, s)
+        })?;
         self.write("write configuration", vc, |e, _| {
             e.configuration = Some(formation.clone())
         })
@@ -287,6 +355,9 @@ impl Cluster for InMemoryCluster {
     }
 
     async fn create_services(&self, vc: &VcKey, formation: &Formation) -> Result<(), ClusterError> {
+        self.render("create services", vc, Step::Services, |s| {
+            render_services(&vc.name, formation, s)
+        })?;
         self.write("create services", vc, |e, readiness| {
             e.services = Some(Applied {
                 formation: formation.clone(),
@@ -300,6 +371,9 @@ impl Cluster for InMemoryCluster {
     }
 
     async fn deploy_gateways(&self, vc: &VcKey, formation: &Formation) -> Result<(), ClusterError> {
+        self.render("deploy gateways", vc, Step::Gateways, |s| {
+            Ok(render_gateways(s))
+        })?;
         self.write("deploy gateways", vc, |e, readiness| {
             e.gateways = Some(Applied {
                 formation: formation.clone(),
@@ -401,5 +475,63 @@ impl Cluster for InMemoryCluster {
         status: &VirtualCloudStatus,
     ) -> Result<(), ClusterError> {
         self.write("update status", vc, |e, _| e.object.status = status.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use futures::executor::block_on;
+
+    use super::*;
+    use crate::parameters::{Parameters, carbyne_stack_default};
+
+    fn cluster(settings: RenderSettings) -> (InMemoryCluster, VcKey) {
+        let vc = VcKey::new("ns", "vc");
+        let cluster = InMemoryCluster::new(Readiness::Immediate).with_render_settings(settings);
+        let spec = VirtualCloudSpec {
+            parameters: Parameters::carbyne_stack_default(),
+            partners: Vec::new(),
+        };
+        cluster.apply_virtual_cloud(&vc, spec);
+        (cluster, vc)
+    }
+
+    /// Player 0 of a VC whose members the renderers here do not need.
+    fn formation() -> Formation {
+        Formation {
+            player_id: 0,
+            parameters: carbyne_stack_default(),
+            members: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn services_are_rendered_with_the_clusters_settings_and_replaced_whole() {
+        let mut settings = RenderSettings::default();
+        settings.services.truncate(1);
+        settings.services[0].name = "${vc}-generator".to_owned();
+        let (cluster, vc) = cluster(settings);
+        block_on(cluster.create_services(&vc, &formation())).unwrap();
+        block_on(cluster.create_services(&vc, &formation())).unwrap();
+        let rendered = cluster.rendered(&vc);
+        assert_eq!(rendered.len(), 1, "written twice, kept once");
+        assert_eq!(rendered[0].name, "vc-generator");
+        assert_eq!(rendered[0].kind, "TupleGenerator");
+        assert!(block_on(cluster.services(&vc)).unwrap().unwrap().ready);
+    }
+
+    #[test]
+    fn a_template_that_does_not_render_writes_nothing() {
+        let mut settings = RenderSettings::default();
+        settings.services[0].name = "${unknown}".to_owned();
+        let (cluster, vc) = cluster(settings);
+        let error = block_on(cluster.create_services(&vc, &formation())).unwrap_err();
+        assert!(error.message.contains("unknown placeholder"), "{error}");
+        assert!(!error.transient);
+        assert_eq!(cluster.writes(), 0);
+        assert!(block_on(cluster.services(&vc)).unwrap().is_none());
+        assert!(cluster.rendered(&vc).is_empty());
     }
 }

@@ -10,8 +10,14 @@
 //! - [`templates`]: the foundation services (Klyshko's `TupleGenerator` and
 //!   `TupleGenerationScheduler`, placeholders for Amphora, Castor and
 //!   Ephemeral) from configurable templates, and their readiness rules.
-//! - [`istio`]: the mTLS ingress gateway, its VirtualServices, and per
-//!   partner a ServiceEntry and a DestinationRule.
+//! - [`istio`]: for key generation, the MPC port's mTLS Gateway and TCP
+//!   VirtualService and per partner a ServiceEntry and a DestinationRule;
+//!   for `ready`, the services' mTLS secure gateway and its VirtualServices.
+//!
+//! Partners are addressed by the host of their partner-info endpoint (see
+//! [`host`]): Spalding's partner protocol has no separate field for the
+//! Carbyne Stack service host, so a VCP's Spalding endpoint and its CS
+//! services share one public host name, reached on different ports.
 //!
 //! No MAC key share ever passes through here into a ConfigMap or a Job spec:
 //! the key generation script reads the shares from the mounted Secret.
@@ -22,6 +28,8 @@ pub mod mpspdz;
 pub mod templates;
 #[cfg(test)]
 mod tests;
+
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
@@ -100,7 +108,50 @@ impl Default for RenderSettings {
     }
 }
 
-/// The host of a member: its endpoint's authority without the port.
+/// A ConfigMap named `name` holding `data`, as a [`RenderedObject`].
+pub fn config_map(name: &str, data: BTreeMap<String, String>) -> RenderedObject {
+    RenderedObject {
+        api_version: "v1".to_owned(),
+        kind: "ConfigMap".to_owned(),
+        plural: "configmaps".to_owned(),
+        name: name.to_owned(),
+        body: serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": { "name": name },
+            "data": data,
+        }),
+        readiness: ReadinessRule::Exists,
+    }
+}
+
+/// The Carbyne Stack configuration ConfigMaps of `starting`:
+/// [`crate::configuration::VCP_CONFIG_MAP`],
+/// [`crate::configuration::ENGINE_PARAMS_CONFIG_MAP`] and the settings
+/// ConfigMap. The TLS Secret is not among them: it needs the private key,
+/// which only the adapter holds.
+pub fn configuration_maps(
+    formation: &Formation,
+    settings: &RenderSettings,
+) -> Result<Vec<RenderedObject>, RenderError> {
+    Ok(vec![
+        config_map(crate::configuration::VCP_CONFIG_MAP, formation.vcp_config()),
+        config_map(
+            crate::configuration::ENGINE_PARAMS_CONFIG_MAP,
+            formation.engine_params(),
+        ),
+        config_map(
+            &settings.settings_config_map,
+            carbyne::settings_data(formation, settings)?,
+        ),
+    ])
+}
+
+/// The host of a member: its endpoint's authority without the port. It is
+/// where the member's Carbyne Stack services, mTLS gateway and MP-SPDZ port
+/// are reached: the partner-info endpoint and the services share the VCP's
+/// public host name (its certificate's name in Carbyne Stack's set-up); the
+/// endpoint's port and path matter only to the partner protocol.
 pub fn host(member: &FormedMember) -> &str {
     let authority = member.endpoint.authority();
     if let Some(rest) = authority.strip_prefix('[') {

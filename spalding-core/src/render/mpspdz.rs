@@ -14,6 +14,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::istio::mpc_port;
 use super::{RenderSettings, host};
 use crate::configuration::{Formation, MAC_KEY_SHARE_2, MAC_KEY_SHARE_P};
 use crate::mac::MacKeyShares;
@@ -78,10 +79,7 @@ pub fn players_file(formation: &Formation, settings: &RenderSettings) -> String 
         .members
         .iter()
         .zip(0u32..)
-        .map(|(m, i)| {
-            let port = u32::from(settings.mpc_base_port).saturating_add(i);
-            format!("{}:{port}\n", host(m))
-        })
+        .map(|(m, i)| format!("{}:{}\n", host(m), mpc_port(settings, i)))
         .collect()
 }
 

@@ -2,6 +2,7 @@
 //! and 16 parties; Klyshko's resources against Klyshko's real CRDs.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod istio;
 mod schema;
 
 use std::sync::OnceLock;
@@ -10,7 +11,6 @@ use num_bigint::BigUint;
 use serde_json::{Value, json};
 
 use super::carbyne::{CACERT, TLS_CRT, TLS_KEY, settings_data, tls_secret_data};
-use super::istio::{GATEWAY, render_gateways};
 use super::mpspdz::{
     KeyGenSettings, QUIT_SIDECAR, keygen_script, mac_key_file, mac_key_paths, params_data,
     players_file,
@@ -269,21 +269,33 @@ fn klyshko_resources_on_every_player_and_the_scheduler_on_player_0_only() {
 
 #[test]
 fn klyshko_resources_validate_against_the_crds() {
-    let objects = render_services("vc1", &formation(3, 0), &RenderSettings::default()).unwrap();
     let crds = [
         include_str!("../testdata/klyshko-crds/tuplegenerators.yaml"),
         include_str!("../testdata/klyshko-crds/tuplegenerationschedulers.yaml"),
     ];
-    for (object, crd) in objects.iter().zip(crds) {
-        let crd: Value = serde_norway::from_str(crd).unwrap();
-        assert_eq!(crd["spec"]["group"], "klyshko.carbnyestack.io");
-        assert_eq!(crd["spec"]["names"]["kind"], object.kind.as_str());
-        assert_eq!(crd["spec"]["names"]["plural"], object.plural.as_str());
-        let version = &crd["spec"]["versions"][0];
-        assert_eq!(version["name"], "v1alpha1");
-        let errors = schema::validate(&version["schema"]["openAPIV3Schema"], &object.body);
-        assert!(errors.is_empty(), "{} invalid: {errors:?}", object.kind);
+    let objects = render_services("vc1", &formation(3, 0), &RenderSettings::default()).unwrap();
+    let mut validated = 0;
+    for n in SIZES {
+        for player in [0, 1, n - 1] {
+            let rendered =
+                render_services("vc1", &formation(n, player), &RenderSettings::default()).unwrap();
+            for object in &rendered {
+                let crd: Value = crds
+                    .iter()
+                    .map(|text| serde_norway::from_str::<Value>(text).unwrap())
+                    .find(|crd| crd["spec"]["names"]["kind"] == object.kind.as_str())
+                    .unwrap();
+                assert_eq!(crd["spec"]["group"], "klyshko.carbnyestack.io");
+                assert_eq!(crd["spec"]["names"]["plural"], object.plural.as_str());
+                let version = &crd["spec"]["versions"][0];
+                assert_eq!(version["name"], "v1alpha1");
+                let errors = schema::validate(&version["schema"]["openAPIV3Schema"], &object.body);
+                assert!(errors.is_empty(), "{} invalid: {errors:?}", object.kind);
+                validated += 1;
+            }
+        }
     }
+    assert_eq!(validated, 3 * 4, "3 sizes, 3 players, 1 scheduler each");
     // The checker does catch mistakes.
     let mut bad = objects[0].body.clone();
     bad["spec"]["supports"][0]["type"] = json!("NO_SUCH_TUPLE");
@@ -351,60 +363,6 @@ fn readiness_rules() {
 }
 
 #[test]
-fn istio_objects_match_carbyne_stack() {
-    let settings = RenderSettings::default();
-    for n in SIZES {
-        for player in [0, n - 1] {
-            let objects = render_gateways("vc1", &formation(n, player), &settings);
-            assert_eq!(objects.len(), 4 + 2 * (n - 1));
-            for o in &objects {
-                assert_eq!(o.body["apiVersion"], "networking.istio.io/v1");
-            }
-            let gateway = &objects[0];
-            assert_eq!(
-                (gateway.kind.as_str(), gateway.name.as_str()),
-                ("Gateway", GATEWAY)
-            );
-            let server = &gateway.body["spec"]["servers"][0];
-            assert_eq!(server["port"]["number"], 1443);
-            assert_eq!(server["port"]["protocol"], "HTTPS");
-            assert_eq!(
-                server["tls"],
-                json!({"mode": "MUTUAL", "credentialName": "cs-vcp-tls"})
-            );
-            let prefixes: Vec<&Value> = objects[1..4]
-                .iter()
-                .inspect(|o| assert_eq!(o.kind, "VirtualService"))
-                .inspect(|o| assert_eq!(o.body["spec"]["gateways"], json!([GATEWAY])))
-                .map(|o| &o.body["spec"]["http"][0]["match"][0]["uri"]["prefix"])
-                .collect();
-            assert_eq!(
-                prefixes,
-                [
-                    "/amphora/inter-vcp",
-                    "/castor/inter-vcp",
-                    "/protobuf.Discovery"
-                ]
-            );
-            for (pair, partner) in objects[4..].chunks(2).zip(partners_of(n, player)) {
-                let host = host_of(partner);
-                assert_eq!(pair[0].kind, "ServiceEntry");
-                assert_eq!(pair[0].name, format!("vc1-party{partner}-mtls"));
-                assert_eq!(pair[0].body["spec"]["hosts"], json!([host]));
-                assert_eq!(pair[0].body["spec"]["location"], "MESH_EXTERNAL");
-                assert_eq!(pair[0].body["spec"]["resolution"], "DNS");
-                assert_eq!(pair[1].kind, "DestinationRule");
-                assert_eq!(pair[1].body["spec"]["host"], host.as_str());
-                assert_eq!(
-                    pair[1].body["spec"]["trafficPolicy"]["tls"],
-                    json!({"mode": "MUTUAL", "credentialName": "cs-vcp-tls", "sni": host})
-                );
-            }
-        }
-    }
-}
-
-#[test]
 fn hosts_drop_ports_and_keep_ipv6_brackets() {
     let mut f = formation(2, 0);
     f.members[1].endpoint = Endpoint::new("https://[::1]:8443/x").unwrap();
@@ -414,4 +372,72 @@ fn hosts_drop_ports_and_keep_ipv6_brackets() {
         me(&Formation { player_id: 5, ..f }),
         Err(RenderError::NoSuchPlayer(5))
     ));
+}
+
+/// Everything rendered for a party, as text: every ConfigMap's data, the
+/// foundation services, the Istio objects, the players file and the key
+/// generation script. Only the MAC key Secret may hold a share.
+fn everything_rendered(n: usize, player: usize) -> String {
+    let settings = RenderSettings::default();
+    let f = formation(n, player);
+    let mut text = format!(
+        "{:?}{:?}{:?}",
+        settings_data(&f, &settings).unwrap(),
+        f.vcp_config(),
+        f.engine_params()
+    );
+    text += &players_file(&f, &settings);
+    text += &keygen_script(&f, &settings, &KeyGenSettings::default());
+    let objects = render_services("vc1", &f, &settings)
+        .unwrap()
+        .into_iter()
+        .chain(super::istio::render_mpc("vc1", &f, &settings))
+        .chain(super::istio::render_gateways(&settings));
+    for o in objects {
+        text += &o.body.to_string();
+    }
+    text
+}
+
+#[test]
+fn no_mac_key_share_is_rendered_anywhere() {
+    let shares =
+        MacKeyShares::from_stored("104729104723104717104711104707104701", "9d3c5e7a1b").unwrap();
+    for n in SIZES {
+        for player in [0, n - 1] {
+            let text = everything_rendered(n, player);
+            assert!(!text.contains(&shares.gfp_decimal()));
+            assert!(!text.contains(&shares.gf2n_hex()));
+            for word in ["mac_key_share_p", "mac_key_share_2"] {
+                // Only the script names the Secret's keys, to read the mounted files.
+                assert_eq!(
+                    text.matches(word).count(),
+                    1,
+                    "{word} outside the mounted Secret path"
+                );
+            }
+            assert!(!text.to_ascii_lowercase().contains("extra"), "no extra map");
+        }
+    }
+}
+
+#[test]
+fn klyshko_configuration_maps_match_the_reference() {
+    for n in SIZES {
+        for player in [0, 1, n - 1] {
+            let f = formation(n, player);
+            assert_eq!(
+                f.vcp_config(),
+                std::collections::BTreeMap::from([
+                    ("playerCount".to_owned(), n.to_string()),
+                    ("playerId".to_owned(), player.to_string()),
+                ])
+            );
+            assert_eq!(
+                f.engine_params(),
+                std::collections::BTreeMap::from([("prime".to_owned(), PRIME.to_owned())])
+            );
+            assert_eq!(f.is_master(), player == 0);
+        }
+    }
 }

@@ -3,6 +3,10 @@
 //! and the Istio objects (as dynamic objects through kube's
 //! [`DynamicObject`]), each with the VC as owner and the managed-by label.
 //!
+//! The Istio objects applied here are the services' secure gateway and its
+//! VirtualServices (`ready`); the MPC port's exposure and the egress to
+//! partners come with key generation ([`crate::launcher`]).
+//!
 //! Services and gateways are recorded in a ConfigMap each
 //! (`<vc>-services`, `<vc>-gateways`) whose annotation
 //! [`FORMATION_ANNOTATION`] holds the formation they were applied for and
@@ -87,19 +91,21 @@ impl From<&RenderedObject> for Listed {
     }
 }
 
+/// The API resource of a rendered object, for kube's [`DynamicObject`].
+pub(crate) fn api_resource(api_version: &str, kind: &str, plural: &str) -> ApiResource {
+    let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+    ApiResource {
+        group: group.to_owned(),
+        version: version.to_owned(),
+        api_version: api_version.to_owned(),
+        kind: kind.to_owned(),
+        plural: plural.to_owned(),
+    }
+}
+
 impl Listed {
     fn resource(&self) -> ApiResource {
-        let (group, version) = self
-            .api_version
-            .split_once('/')
-            .unwrap_or(("", self.api_version.as_str()));
-        ApiResource {
-            group: group.to_owned(),
-            version: version.to_owned(),
-            api_version: self.api_version.clone(),
-            kind: self.kind.clone(),
-            plural: self.plural.clone(),
-        }
+        api_resource(&self.api_version, &self.kind, &self.plural)
     }
 
     fn same_object(&self, other: &Listed) -> bool {
@@ -152,49 +158,13 @@ impl KubeCluster {
             data,
         );
         self.apply_config_map(vc, &map).await?;
-        let name = &settings.tls_secret;
-        let operation = format!("apply Secret {}/{name}", vc.namespace);
         let Some(key) = self.lifecycle.tls_key.as_deref() else {
             return Err(failed(
-                operation,
+                format!("apply Secret {}/{}", vc.namespace, settings.tls_secret),
                 "no VCP identity configured for the TLS Secret (KubeCluster::with_lifecycle)",
             ));
         };
-        let data = tls_secret_data(formation, key).map_err(|e| render_error(vc, &e))?;
-        let secret = Secret {
-            metadata: objects::owned_meta(
-                name,
-                vc,
-                objects::labels(&vc.name, COMPONENT_TLS),
-                owner,
-            ),
-            type_: Some("Opaque".to_owned()),
-            data: Some(
-                data.into_inner()
-                    .into_iter()
-                    .map(|(k, v)| (k, ByteString(v.into_bytes())))
-                    .collect(),
-            ),
-            ..Secret::default()
-        };
-        match self
-            .api::<Secret>(vc)
-            .patch(name, &apply(), &Patch::Apply(&secret))
-            .await
-        {
-            Ok(_) => Ok(()),
-            // The request carried the private key: report only the status.
-            Err(kube::Error::Api(status)) => Err(ClusterError {
-                operation,
-                message: format!("API server answered {} {}", status.code, status.reason),
-                transient: matches!(status.code, 409 | 429 | 500..),
-            }),
-            Err(_) => Err(ClusterError {
-                operation,
-                message: "the request did not complete".to_owned(),
-                transient: true,
-            }),
-        }
+        apply_tls_secret(&self.client, vc, formation, settings, key, owner).await
     }
 
     /// The foundation services, ready when every object's rule holds.
@@ -255,7 +225,7 @@ impl KubeCluster {
         vc: &VcKey,
         formation: &Formation,
     ) -> Result<(), ClusterError> {
-        let rendered = render_gateways(&vc.name, formation, &self.lifecycle.settings);
+        let rendered = render_gateways(&self.lifecycle.settings);
         self.apply_all(vc, formation, COMPONENT_GATEWAYS, &rendered)
             .await
     }
@@ -360,6 +330,50 @@ impl KubeCluster {
                 Ok(None)
             }
         }
+    }
+}
+
+/// APPLY the TLS Secret (`tls.crt`, `tls.key` = `key`, `cacert`) of
+/// `formation`: written with the configuration, and by the launcher before
+/// key generation, whose Istio objects name it as `credentialName`.
+pub(crate) async fn apply_tls_secret(
+    client: &kube::Client,
+    vc: &VcKey,
+    formation: &Formation,
+    settings: &RenderSettings,
+    key: &str,
+    owner: &OwnerReference,
+) -> Result<(), ClusterError> {
+    let name = &settings.tls_secret;
+    let operation = format!("apply Secret {}/{name}", vc.namespace);
+    let data = tls_secret_data(formation, key).map_err(|e| render_error(vc, &e))?;
+    let secret = Secret {
+        metadata: objects::owned_meta(name, vc, objects::labels(&vc.name, COMPONENT_TLS), owner),
+        type_: Some("Opaque".to_owned()),
+        data: Some(
+            data.into_inner()
+                .into_iter()
+                .map(|(k, v)| (k, ByteString(v.into_bytes())))
+                .collect(),
+        ),
+        ..Secret::default()
+    };
+    match Api::<Secret>::namespaced(client.clone(), &vc.namespace)
+        .patch(name, &apply(), &Patch::Apply(&secret))
+        .await
+    {
+        Ok(_) => Ok(()),
+        // The request carried the private key: report only the status.
+        Err(kube::Error::Api(status)) => Err(ClusterError {
+            operation,
+            message: format!("API server answered {} {}", status.code, status.reason),
+            transient: matches!(status.code, 409 | 429 | 500..),
+        }),
+        Err(_) => Err(ClusterError {
+            operation,
+            message: "the request did not complete".to_owned(),
+            transient: true,
+        }),
     }
 }
 

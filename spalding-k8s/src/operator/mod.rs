@@ -56,12 +56,40 @@ use crate::cluster::KubeCluster;
 use crate::controller::{Context, Settings};
 use crate::entropy::OsEntropy;
 use crate::identity::{IdentityError, VcpIdentity};
+use crate::launcher::{KubeLauncher, LauncherSettings};
 use crate::server::{PartnerInfoServer, server_tls_config};
 use crate::signing::VcpSigner;
 use crate::transport::{HttpsTransport, TransportBuildError, TransportOptions};
 
 /// The name Events are reported under.
 pub const CONTROLLER_NAME: &str = "spalding";
+
+/// Where the operator's key-generation launcher comes from.
+pub enum LauncherSource {
+    /// This launcher, as it is (a simulation, or an embedding's own).
+    Given(Arc<dyn MpcLauncher>),
+    /// A [`KubeLauncher`] made once the VCP identity is loaded: it writes the
+    /// TLS Secret the key-generation Gateway and DestinationRules name from
+    /// that identity before each launch (the configuration step writes it
+    /// only after key generation).
+    Kube {
+        /// What the launcher renders.
+        render: RenderSettings,
+        /// Image, command, volume and retry settings of the Job.
+        settings: Box<LauncherSettings>,
+    },
+}
+
+impl LauncherSource {
+    fn launcher(self, client: &Client, identity: &VcpIdentity) -> Arc<dyn MpcLauncher> {
+        match self {
+            Self::Given(launcher) => launcher,
+            Self::Kube { render, settings } => Arc::new(
+                KubeLauncher::new(client.clone(), render, *settings).with_identity(identity),
+            ),
+        }
+    }
+}
 
 /// How the partner-info endpoint is served.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -221,7 +249,7 @@ pub struct Embedding {
 pub async fn run(
     config: OperatorConfig,
     client: Client,
-    launcher: Arc<dyn MpcLauncher>,
+    launcher: LauncherSource,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), OperatorError> {
     run_with(config, client, launcher, Embedding::default(), shutdown).await
@@ -231,7 +259,7 @@ pub async fn run(
 pub async fn run_with(
     config: OperatorConfig,
     client: Client,
-    launcher: Arc<dyn MpcLauncher>,
+    launcher: LauncherSource,
     embedding: Embedding,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), OperatorError> {
@@ -286,6 +314,7 @@ pub async fn run_with(
         settings.min_backoff = min_backoff;
         settings.max_backoff = max_backoff;
     }
+    let launcher = launcher.launcher(&client, &identity);
     let ctx = context(
         &config, &client, &identity, transport, launcher, settings, &metrics,
     );

@@ -11,7 +11,6 @@
 //! - the [`SimulationDriver`], standing in for the cluster's own workloads.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Secret;
@@ -19,7 +18,6 @@ use kube::api::PostParams;
 use kube::{Api, Client};
 use spalding_core::certificate::Fingerprint;
 use spalding_core::name::PartyName;
-use spalding_core::ports::MpcLauncher;
 use spalding_core::render::RenderSettings;
 use spalding_core::spec::Endpoint;
 use tokio::net::{TcpListener, TcpSocket};
@@ -31,10 +29,9 @@ use super::driver::SimulationDriver;
 use super::{Error, Print};
 use crate::apiserver::{ApiServer, simulation_crds};
 use crate::identity::VcpIdentity;
-use crate::launcher::{KubeLauncher, LauncherSettings};
 use crate::operator::identity::secret as identity_secret;
 use crate::operator::{
-    Embedding, IdentitySource, Listeners, OperatorConfig, PartnerInfoTls, run_with,
+    Embedding, IdentitySource, LauncherSource, Listeners, OperatorConfig, PartnerInfoTls, run_with,
 };
 use crate::transport::TransportOptions;
 
@@ -297,11 +294,10 @@ impl Party {
                 common.refresh_interval.max(Duration::from_secs(2)),
             )),
         };
-        let launcher: Arc<dyn MpcLauncher> = Arc::new(KubeLauncher::new(
-            self.client.clone(),
-            RenderSettings::default(),
-            LauncherSettings::default(),
-        ));
+        let launcher = LauncherSource::Kube {
+            render: RenderSettings::default(),
+            settings: Box::default(),
+        };
         let client = self.client.clone();
         let print = common.print.clone();
         let party = self.name.as_str().to_owned();

@@ -199,7 +199,7 @@ pub fn emit(dir: &Path, parties: &[Party]) -> Result<PathBuf, Error> {
                 text("/metadata/name")
             );
             let file = folder.join(name);
-            let yaml = serde_norway::to_string(&object).map_err(|e| Error::Io {
+            let yaml = to_yaml(&object).map_err(|e| Error::Io {
                 path: file.clone(),
                 source: std::io::Error::other(e),
             })?;
@@ -220,5 +220,84 @@ fn redact(object: &mut Value) {
                 *value = Value::String("cmVkYWN0ZWQ=".to_owned());
             }
         }
+    }
+}
+
+/// `object` as YAML that YAML 1.1 readers (PyYAML, hence
+/// kubernetes-validate) read back unchanged: serde_norway writes YAML 1.2,
+/// where an RFC 3339 time such as `creationTimestamp` stays a plain scalar
+/// that YAML 1.1 takes for a timestamp; such strings are single-quoted here,
+/// as kubectl quotes them.
+fn to_yaml(object: &Value) -> Result<String, serde_norway::Error> {
+    let mut times = Vec::new();
+    let marked = mark_times(object, &mut times);
+    let mut yaml = serde_norway::to_string(&marked)?;
+    for (i, time) in times.iter().enumerate() {
+        yaml = yaml.replacen(&time_marker(i), &format!("'{time}'"), 1);
+    }
+    Ok(yaml)
+}
+
+fn time_marker(i: usize) -> String {
+    format!("spalding-emit-time-{i}-marker")
+}
+
+/// Whether YAML 1.1 could read `s` as a timestamp (`2026-01-02…`).
+fn looks_like_time(s: &str) -> bool {
+    let bytes = s.as_bytes();
+    bytes.len() >= 10
+        && bytes
+            .get(..4)
+            .is_some_and(|y| y.iter().all(u8::is_ascii_digit))
+        && bytes.get(4) == Some(&b'-')
+        && bytes
+            .iter()
+            .all(|c| c.is_ascii_digit() || b"-:.TtZz+ ".contains(c))
+}
+
+/// `value` with every timestamp-like string replaced by a marker, the
+/// strings collected in order.
+fn mark_times(value: &Value, times: &mut Vec<String>) -> Value {
+    match value {
+        Value::String(s) if looks_like_time(s) => {
+            times.push(s.clone());
+            Value::String(time_marker(times.len() - 1))
+        }
+        Value::Array(items) => Value::Array(items.iter().map(|v| mark_times(v, times)).collect()),
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.clone(), mark_times(v, times)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use serde_json::json;
+
+    use super::to_yaml;
+
+    #[test]
+    fn times_are_quoted_and_everything_else_is_kept() {
+        let object = json!({"metadata": {"creationTimestamp": "2026-11-30T05:37:16Z",
+            "name": "2026-11-30", "labels": {"a": "spalding-emit-time-0"}},
+            "status": {"conditions": [{"lastProbeTime": "2026-11-30T05:37:16.5+01:00"}]},
+            "data": {"script": "echo 2026-11-30T05:37:16Z\n"}, "n": 2026});
+        let yaml = to_yaml(&object).unwrap();
+        assert!(
+            yaml.contains("creationTimestamp: '2026-11-30T05:37:16Z'"),
+            "{yaml}"
+        );
+        assert!(yaml.contains("name: '2026-11-30'"), "{yaml}");
+        assert!(
+            yaml.contains("- lastProbeTime: '2026-11-30T05:37:16.5+01:00'"),
+            "{yaml}"
+        );
+        let back: serde_json::Value = serde_norway::from_str(&yaml).unwrap();
+        assert_eq!(back, object);
     }
 }

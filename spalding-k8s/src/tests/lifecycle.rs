@@ -30,6 +30,13 @@ const ISTIO: &str = "/apis/networking.istio.io/v1/namespaces/default";
 const APPLY: &str = "?&force=true&fieldManager=spalding";
 const SHARE_P: &str = "123456789012345678901234567890";
 
+const KEYGEN_SELECTOR: &str = "app.kubernetes.io%2Fmanaged-by%3Dspalding%2Cspalding.carbynestack.io%2Fvirtual-cloud%3Dfoo%2Capp.kubernetes.io%2Fcomponent%3Dkey-generation";
+
+fn istio_object(kind: &str, name: &str) -> Value {
+    json!({"apiVersion": "networking.istio.io/v1", "kind": kind,
+        "metadata": {"name": name, "namespace": NS}, "spec": {}})
+}
+
 fn key() -> VcKey {
     VcKey::new(NS, VC)
 }
@@ -136,11 +143,13 @@ async fn key_generation_reads_formation_and_phase_from_the_job() {
 #[tokio::test]
 async fn launch_creates_volume_players_service_and_a_fresh_job() {
     let (client, server) = ApiServer::new();
+    let identity = VcpIdentity::generate("a.example", &["a.example".to_owned()]).unwrap();
     let launcher = KubeLauncher::new(
         client,
         RenderSettings::default(),
         LauncherSettings::default(),
-    );
+    )
+    .with_identity(&identity);
     let mut claim_exists = Exchange::new(
         Method::POST,
         "/api/v1/namespaces/default/persistentvolumeclaims?",
@@ -156,6 +165,36 @@ async fn launch_creates_volume_players_service_and_a_fresh_job() {
             .body(json!({"data": {"players": "a.example:5000\nb.example:5001\n"}})),
         Exchange::patch(format!("/api/v1/namespaces/default/services/foo-mpc{APPLY}"))
             .body(json!({"spec": {"ports": [{"name": "tcp-mpc", "port": 5000, "protocol": "TCP"}]}})),
+        // The Secret the gateway names, before the gateway.
+        Exchange::patch(format!("{SECRETS}/cs-vcp-tls{APPLY}"))
+            .body(json!({"type": "Opaque", "metadata": {"labels": {"app.kubernetes.io/component": "tls"}}})),
+        Exchange::patch(format!("{ISTIO}/gateways/foo-mpc{APPLY}")).body(json!({
+            "kind": "Gateway",
+            "metadata": {"namespace": NS, "labels": {"app.kubernetes.io/component": "key-generation"}},
+            "spec": {"servers": [{"port": {"number": 5000, "name": "tls-mpc", "protocol": "TLS"},
+                "tls": {"mode": "MUTUAL", "credentialName": "cs-vcp-tls"}, "hosts": ["*"]}]}})),
+        Exchange::patch(format!("{ISTIO}/virtualservices/foo-mpc{APPLY}")).body(json!({
+            "spec": {"gateways": ["foo-mpc"], "tcp": [{"match": [{"port": 5000}],
+                "route": [{"destination": {"host": "foo-mpc", "port": {"number": 5000}}}]}]}})),
+        Exchange::patch(format!("{ISTIO}/serviceentries/foo-b-egress{APPLY}")).body(json!({
+            "spec": {"hosts": ["b.example"], "location": "MESH_EXTERNAL", "ports": [
+                {"number": 1443, "name": "https-mtls", "protocol": "HTTPS"},
+                {"number": 5001, "name": "tcp-mpc", "protocol": "TCP"}]}})),
+        Exchange::patch(format!("{ISTIO}/destinationrules/foo-b-egress{APPLY}")).body(json!({
+            "spec": {"host": "b.example", "trafficPolicy": {"tls": {
+                "mode": "MUTUAL", "credentialName": "cs-vcp-tls", "sni": "b.example"}}}})),
+        // A partner of an earlier formation: its egress objects go.
+        Exchange::get(format!("{ISTIO}/serviceentries?&labelSelector={KEYGEN_SELECTOR}"))
+            .answer(list("networking.istio.io/v1", "ServiceEntry", vec![
+                istio_object("ServiceEntry", "foo-b-egress"),
+                istio_object("ServiceEntry", "foo-c-egress"),
+            ])),
+        Exchange::delete(format!("{ISTIO}/serviceentries/foo-c-egress?"))
+            .answer(istio_object("ServiceEntry", "foo-c-egress")),
+        Exchange::get(format!("{ISTIO}/destinationrules?&labelSelector={KEYGEN_SELECTOR}"))
+            .answer(list("networking.istio.io/v1", "DestinationRule", vec![
+                istio_object("DestinationRule", "foo-b-egress"),
+            ])),
         Exchange::delete(format!("{JOBS}/foo-keygen?")).not_found(),
         Exchange::new(Method::POST, format!("{JOBS}?"))
             .body(json!({"metadata": {"name": "foo-keygen",
@@ -168,7 +207,12 @@ async fn launch_creates_volume_players_service_and_a_fresh_job() {
         .await
         .unwrap();
     let bodies = finish(server).await;
-    let job = &bodies[5];
+    let job = &bodies[13];
+    assert!(bodies[4]["data"]["tls.key"].is_string());
+    assert!(bodies[4]["data"]["cacert"].is_string());
+    for istio in &bodies[5..9] {
+        assert_eq!(istio["metadata"]["ownerReferences"][0]["uid"], UID);
+    }
     assert_eq!(job["metadata"]["ownerReferences"][0]["uid"], UID);
     assert!(
         bodies[1]["metadata"].get("ownerReferences").is_none(),
@@ -272,9 +316,6 @@ async fn services_and_gateways_are_applied_recorded_and_read_back() {
         Exchange::patch(format!("{ISTIO}/virtualservices/cs-amphora-inter-vcp{APPLY}")),
         Exchange::patch(format!("{ISTIO}/virtualservices/cs-castor-inter-vcp{APPLY}")),
         Exchange::patch(format!("{ISTIO}/virtualservices/cs-ephemeral-discovery{APPLY}")),
-        Exchange::patch(format!("{ISTIO}/serviceentries/foo-b-mtls{APPLY}"))
-            .body(json!({"spec": {"hosts": ["b.example"], "location": "MESH_EXTERNAL"}})),
-        Exchange::patch(format!("{ISTIO}/destinationrules/foo-b-mtls{APPLY}")),
         Exchange::patch(format!("{CMS}/foo-gateways{APPLY}")),
     ];
     let listed = json!([

@@ -7,6 +7,7 @@
 
 mod admission;
 pub(crate) mod fixtures;
+mod key_material;
 mod lifecycle;
 mod operator;
 mod replicas;

@@ -328,7 +328,7 @@ async fn the_operator_serves_documents_turns_ready_and_stops_on_shutdown() {
     let operator = tokio::spawn(crate::operator::run(
         config,
         client,
-        Arc::new(SimulatedLauncher::new()),
+        crate::operator::LauncherSource::Given(Arc::new(SimulatedLauncher::new())),
         async {
             let _ = stopped.await;
         },
@@ -382,8 +382,13 @@ async fn the_operator_refuses_to_start_without_its_identity() {
         metrics_address: None,
         leader_election: None,
     };
-    let result =
-        crate::operator::run(config, client, Arc::new(SimulatedLauncher::new()), async {}).await;
+    let result = crate::operator::run(
+        config,
+        client,
+        crate::operator::LauncherSource::Given(Arc::new(SimulatedLauncher::new())),
+        async {},
+    )
+    .await;
     let error = result.unwrap_err().to_string();
     assert!(error.contains("/nonexistent/tls.crt"), "{error}");
 }

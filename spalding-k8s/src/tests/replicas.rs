@@ -92,7 +92,7 @@ impl Replica {
         let task = tokio::spawn(crate::operator::run(
             config,
             client,
-            Arc::new(SimulatedLauncher::new()),
+            crate::operator::LauncherSource::Given(Arc::new(SimulatedLauncher::new())),
             async {
                 let _ = stopped.await;
             },
