@@ -116,7 +116,7 @@ fn at_the_timeout_it_fails_naming_each_partys_blocking_condition() {
         stdout.contains("waiting for admissions (or rerun with --auto-admit)"),
         "{stdout}"
     );
-    assert!(stdout.contains("| kubectl --kubeconfig "), "{stdout}");
+    assert!(stdout.contains("spalding admit --kubeconfig "), "{stdout}");
     assert!(stderr.contains("timed out after "), "{stderr}");
     for party in ["party-0", "party-1"] {
         let waiting = format!("{party}: admission, ");
