@@ -43,6 +43,7 @@ use tokio::time::Instant;
 
 use self::party::{Common, Party, Prepared};
 pub use self::report::{PartyReport, Report};
+use crate::apiserver::faults::{FaultPlan, Outage};
 use crate::crd::{
     MpcParameters, VirtualCloud, VirtualCloudPartner, VirtualCloudPartnerAdmission,
     VirtualCloudPartnerAdmissionSpec, VirtualCloudPartnerEntry, VirtualCloudSpec,
@@ -74,6 +75,14 @@ pub struct Options {
     pub refresh_interval: Duration,
     /// Parameters of single parties (by index) instead of the Carbyne Stack defaults.
     pub parameters: BTreeMap<usize, Parameters>,
+    /// Faults every API server injects (each party's seed is the plan's
+    /// plus its index); none by default.
+    pub faults: FaultPlan,
+    /// A party (by index) whose partner-info endpoint every other party
+    /// cannot reach for a while: (party, from the start, how long).
+    pub outage: Option<(usize, Duration, Duration)>,
+    /// Keep every object of every API server in the report (Secrets included).
+    pub keep_objects: bool,
 }
 
 impl Default for Options {
@@ -87,6 +96,9 @@ impl Default for Options {
             namespace: "default".to_owned(),
             refresh_interval: Duration::from_secs(1),
             parameters: BTreeMap::new(),
+            faults: FaultPlan::none(),
+            outage: None,
+            keep_objects: false,
         }
     }
 }
@@ -173,9 +185,19 @@ pub async fn run(options: Options, print: Print) -> Result<Report, Error> {
         })
         .collect();
 
+    let outage = options.outage.and_then(|(index, from, duration)| {
+        let endpoint = prepared.get(index)?.endpoint.clone();
+        Some(Outage {
+            endpoints: [endpoint].into(),
+            from,
+            duration,
+        })
+    });
     let shutdown = Shutdown::new();
     let mut tasks = JoinSet::new();
     let common = Common {
+        faults: &options.faults,
+        outage: outage.as_ref(),
         trusted_pem: &trusted_pem,
         namespace: &options.namespace,
         vc: &options.virtual_cloud,
@@ -236,7 +258,12 @@ pub async fn run(options: Options, print: Print) -> Result<Report, Error> {
     if let Some(dir) = emitted? {
         print(&format!("wrote every object to {}", dir.display()));
     }
-    Ok(Report::new(&parties, watched, started.elapsed()))
+    Ok(Report::new(
+        &parties,
+        watched,
+        started.elapsed(),
+        options.keep_objects,
+    ))
 }
 
 async fn create_virtual_clouds(

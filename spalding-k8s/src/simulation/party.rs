@@ -9,6 +9,7 @@ use kube::Client;
 use kube::runtime::events::Reporter;
 use spalding_core::machine::LocalIdentity;
 use spalding_core::name::PartyName;
+use spalding_core::ports::PartnerTransport;
 use spalding_core::spec::Endpoint;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
@@ -16,7 +17,8 @@ use tokio::task::JoinSet;
 use super::driver::SimulationDriver;
 use super::source::ConfigMapDocuments;
 use super::{Error, Print, Shutdown};
-use crate::apiserver::{ApiServer, simulation_crds};
+use crate::apiserver::faults::{FaultPlan, Outage, OutageTransport};
+use crate::apiserver::{ApiServer, Config, simulation_crds};
 use crate::cluster::KubeCluster;
 use crate::controller::{self, Context, Settings};
 use crate::entropy::OsEntropy;
@@ -95,6 +97,10 @@ pub struct Party {
 
 /// What every party is started with.
 pub struct Common<'a> {
+    /// Faults its API server injects (seeded with the plan's seed plus the party's index).
+    pub faults: &'a FaultPlan,
+    /// Partner endpoints its transport cannot reach for a while.
+    pub outage: Option<&'a Outage>,
     /// PEM of every party's certificate: the roots every transport trusts.
     pub trusted_pem: &'a [u8],
     /// Namespace of the VirtualCloud.
@@ -128,7 +134,19 @@ impl Party {
             what,
         };
         let crds = simulation_crds().map_err(|e| setup(format!("CRDs: {e}")))?;
-        let server = ApiServer::start(crds)
+        let index: u64 = party
+            .rsplit('-')
+            .next()
+            .and_then(|i| i.parse().ok())
+            .unwrap_or_default();
+        let config = Config {
+            faults: FaultPlan {
+                seed: common.faults.seed.wrapping_add(index),
+                ..common.faults.clone()
+            },
+            ..Config::default()
+        };
+        let server = ApiServer::start_with(config, crds)
             .await
             .map_err(|e| setup(format!("start the API server: {e}")))?;
         let client = server
@@ -164,10 +182,14 @@ impl Party {
             min_backoff: Duration::from_millis(250),
             max_backoff: common.refresh_interval.max(Duration::from_secs(2)),
         };
+        let transport: Arc<dyn PartnerTransport> = match common.outage {
+            Some(outage) => Arc::new(OutageTransport::new(Arc::new(transport), outage.clone())),
+            None => Arc::new(transport),
+        };
         let ctx = Arc::new(Context::new(
             local,
             Arc::new(cluster),
-            Arc::new(transport),
+            transport,
             Arc::new(launcher),
             Arc::new(OsEntropy),
             settings,

@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use super::party::Party;
 use super::{Error, Watched};
+use crate::apiserver::faults::FaultCounts;
 use crate::crd::VirtualCloudState;
 
 /// The kubeconfigs of every party's API server, in a temporary folder
@@ -92,6 +93,11 @@ pub struct PartyReport {
     /// How many resourceVersions of the MAC key share Secret were seen
     /// (1: written once and never changed).
     pub mac_key_secret_versions: usize,
+    /// Faults its API server injected.
+    pub faults: FaultCounts,
+    /// Every object of its API server at the end, Secrets included, when
+    /// [`super::Options::keep_objects`] asked for them.
+    pub objects: Vec<Value>,
 }
 
 /// How a simulation ended.
@@ -106,7 +112,12 @@ pub struct Report {
 }
 
 impl Report {
-    pub(super) fn new(parties: &[Party], watched: Vec<Watched>, elapsed: Duration) -> Self {
+    pub(super) fn new(
+        parties: &[Party],
+        watched: Vec<Watched>,
+        elapsed: Duration,
+        keep_objects: bool,
+    ) -> Self {
         let parties: Vec<PartyReport> = parties
             .iter()
             .zip(watched)
@@ -117,6 +128,12 @@ impl Report {
                 writes: party.server.writes(),
                 blocking: seen.blocking,
                 mac_key_secret_versions: seen.secret_versions.len(),
+                faults: party.server.fault_counts(),
+                objects: if keep_objects {
+                    party.server.objects()
+                } else {
+                    Vec::new()
+                },
             })
             .collect();
         Self {
