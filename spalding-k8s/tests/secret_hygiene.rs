@@ -186,6 +186,28 @@ async fn no_secret_leaves_its_secret() {
         );
     }
 
+    // The search finds what it looks for: every needle is in its Secret.
+    let secrets: String = report
+        .parties
+        .iter()
+        .flat_map(|p| p.objects.iter().filter(|o| o["kind"] == "Secret"))
+        .map(Value::to_string)
+        .collect();
+    for needle in &needles {
+        assert!(
+            needle.forms.iter().any(|f| secrets.contains(f.as_str())),
+            "{} not found in its Secret",
+            needle.what
+        );
+    }
+    eprintln!(
+        "searched {} haystacks ({} bytes of TRACE logs) for {} secrets in {} forms",
+        haystacks.len(),
+        haystacks[0].1.len(),
+        needles.len(),
+        needles.iter().map(|n| n.forms.len()).sum::<usize>()
+    );
+
     let mut leaks = Vec::new();
     for needle in &needles {
         for (where_, text) in &haystacks {
