@@ -12,6 +12,7 @@
 # Needs wrk (apt-get install -y wrk).
 #
 #   benches/partner-info-load.sh [seconds] [connections] [threads]
+#   SPALDING_BIN=target/debug/spalding benches/partner-info-load.sh   # no release build
 set -euo pipefail
 
 DURATION="${1:-30}"
@@ -35,8 +36,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
-cargo build --release -q -p spalding-bin --manifest-path "$ROOT/Cargo.toml"
-"$ROOT/target/release/spalding" serve-document --listen "127.0.0.1:$PORT" \
+# SPALDING_BIN runs an already built binary instead (e.g. a debug build).
+BIN="${SPALDING_BIN:-$ROOT/target/release/spalding}"
+if [ -z "${SPALDING_BIN:-}" ]; then
+    cargo build --release -q -p spalding-bin --manifest-path "$ROOT/Cargo.toml"
+fi
+"$BIN" serve-document --listen "127.0.0.1:$PORT" \
     --virtual-cloud "$VC" --write-dir "$WORK" >/dev/null &
 PID=$!
 for _ in $(seq 100); do [ -f "$WORK/document.json" ] && break; sleep 0.1; done
