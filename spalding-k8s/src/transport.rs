@@ -329,8 +329,12 @@ impl HttpsTransport {
             });
         }
         if !url.username().is_empty() || url.password().is_some() {
+            // Never echo the credentials (errors reach logs, Events and status).
+            let mut shown = url.clone();
+            let _ = shown.set_username("");
+            let _ = shown.set_password(None);
             return Err(FetchError::InvalidUrl {
-                url: shorten(raw),
+                url: shorten(shown.as_str()),
                 reason: "credentials in URLs are not allowed".to_owned(),
             });
         }

@@ -23,7 +23,8 @@ use hyper::body::Incoming;
 use serde_json::{Value, json};
 
 use super::Shared;
-use super::error::ApiError;
+use super::error::{ApiError, Subject};
+use super::faults::RequestKind;
 use super::ops::{DeleteOptions, Propagation, Target};
 use super::patch::{self, PatchType};
 use super::selector::{FieldSelector, LabelSelector};
@@ -177,7 +178,36 @@ pub async fn handle(
         shared.writes.fetch_add(1, Ordering::Relaxed);
     }
     let path = request.uri().path().to_owned();
-    let response = match dispatch(&shared, request).await {
+    let query = Query::parse(request.uri().query());
+    let decision = shared.faults.decide(request_kind(&method, &query));
+    if let Some(delay) = decision.delay {
+        tokio::time::sleep(delay).await;
+    }
+    let result = if decision.unavailable {
+        Err(ApiError::internal(
+            "injected fault: the server is unavailable",
+        ))
+    } else if decision.conflict {
+        Err(ApiError::conflict(
+            &Subject {
+                name: path.rsplit('/').next().unwrap_or_default().to_owned(),
+                ..Subject::default()
+            },
+            "injected fault: the object has been modified; please apply your changes to the latest version and try again",
+        ))
+    } else if decision.expire_watch {
+        Ok(expired_watch(
+            query.get("resourceVersion").unwrap_or_default(),
+        ))
+    } else {
+        match dispatch(&shared, request, decision.watch_lifetime).await {
+            Ok(_) if decision.lose_answer => Err(ApiError::internal(
+                "injected fault: the write was applied, the answer lost",
+            )),
+            other => other,
+        }
+    };
+    let response = match result {
         Ok(response) => response,
         Err(error) => {
             tracing::debug!(%method, %path, %error, "apiserver request failed");
@@ -185,6 +215,36 @@ pub async fn handle(
         }
     };
     Ok(response)
+}
+
+/// What the fault layer sees of a request.
+fn request_kind(method: &Method, query: &Query) -> RequestKind {
+    match *method {
+        Method::GET if query.flag("watch") => RequestKind::Watch {
+            resuming: query
+                .get("resourceVersion")
+                .is_some_and(|rv| !rv.is_empty() && rv != "0"),
+        },
+        Method::PUT | Method::PATCH => RequestKind::Update,
+        Method::POST | Method::DELETE => RequestKind::Write,
+        _ => RequestKind::Read,
+    }
+}
+
+/// A watch that ends at once with a 410 Expired `ERROR` event, as for a
+/// compacted resourceVersion.
+fn expired_watch(requested: &str) -> Response<Body> {
+    let rv = requested.parse::<u64>().unwrap_or_default();
+    let event =
+        json!({"type": "ERROR", "object": ApiError::expired(rv, rv.saturating_add(1)).status()});
+    let mut bytes = serde_json::to_vec(&event).unwrap_or_default();
+    bytes.push(b'\n');
+    let mut response = Response::new(Full::new(Bytes::from(bytes)).boxed_unsync());
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
+    response
 }
 
 async fn body(shared: &Shared, request: Request<Incoming>) -> Result<Bytes, ApiError> {
@@ -199,6 +259,7 @@ async fn body(shared: &Shared, request: Request<Incoming>) -> Result<Bytes, ApiE
 async fn dispatch(
     shared: &Arc<Shared>,
     request: Request<Incoming>,
+    watch_lifetime: Option<Duration>,
 ) -> Result<Response<Body>, ApiError> {
     let path = request.uri().path().to_owned();
     let query = Query::parse(request.uri().query());
@@ -266,6 +327,11 @@ async fn dispatch(
                     ApiError::bad_request(format!("invalid timeoutSeconds: {t:?}"))
                 })?)),
                 None => None,
+            };
+            // A dropped watch (fault injection) ends early.
+            let timeout = match (timeout, watch_lifetime) {
+                (Some(t), Some(l)) => Some(t.min(l)),
+                (t, l) => t.or(l),
             };
             let request = WatchRequest {
                 rt,

@@ -36,6 +36,9 @@
 //! ([`error`]). Custom resources are validated and pruned per [`schema`]
 //! (422 Invalid); built-in kinds must decode as their k8s-openapi types
 //! (400 otherwise) and Secrets' `stringData` is folded into `data`.
+//! [`Config::faults`] injects faults (slow answers, 500s, 409 Conflicts,
+//! lost answers, dropped and expired watches) deterministically from a seed
+//! ([`faults`]).
 //!
 //! **Left out**: authentication and authorization (anyone on loopback may
 //! do anything); admission (no defaults, no quota, no LimitRanges, no
@@ -54,6 +57,7 @@
 pub mod crds;
 pub mod delete;
 pub mod error;
+pub mod faults;
 pub mod http;
 pub mod ops;
 pub mod patch;
@@ -94,6 +98,8 @@ pub struct Config {
     pub bookmark_interval: Duration,
     /// The largest request body accepted (413 beyond).
     pub max_body: usize,
+    /// Faults to inject ([`faults`]); none by default.
+    pub faults: faults::FaultPlan,
 }
 
 impl Default for Config {
@@ -103,6 +109,7 @@ impl Default for Config {
             history: store::HISTORY,
             bookmark_interval: Duration::from_secs(30),
             max_body: 3 * 1024 * 1024,
+            faults: faults::FaultPlan::none(),
         }
     }
 }
@@ -147,6 +154,7 @@ pub enum Error {
 pub struct Shared {
     state: Mutex<State>,
     writes: AtomicU64,
+    faults: faults::Faults,
     shutdown: signal::Receiver<bool>,
     config: Config,
     address: String,
@@ -219,6 +227,7 @@ impl ApiServer {
         let shared = Arc::new(Shared {
             state: Mutex::new(state),
             writes: AtomicU64::new(0),
+            faults: faults::Faults::new(config.faults.clone()),
             shutdown,
             config,
             address: address.to_string(),
@@ -268,6 +277,11 @@ impl ApiServer {
     /// successful or not.
     pub fn writes(&self) -> u64 {
         self.shared.writes.load(Ordering::Relaxed)
+    }
+
+    /// The faults injected so far ([`Config::faults`]).
+    pub fn fault_counts(&self) -> faults::FaultCounts {
+        self.shared.faults.counts()
     }
 
     /// The current resourceVersion.

@@ -317,20 +317,20 @@ impl ReconcileObserver for Metrics {
 }
 
 /// A [`PartnerTransport`] recording each fetch's latency and failure.
-pub struct MeteredTransport<T> {
-    inner: T,
+pub struct MeteredTransport<T: ?Sized> {
+    inner: Arc<T>,
     metrics: Arc<Metrics>,
 }
 
-impl<T> MeteredTransport<T> {
+impl<T: ?Sized> MeteredTransport<T> {
     /// Wraps `inner`.
-    pub fn new(inner: T, metrics: Arc<Metrics>) -> Self {
+    pub fn new(inner: Arc<T>, metrics: Arc<Metrics>) -> Self {
         Self { inner, metrics }
     }
 }
 
 #[async_trait]
-impl<T: PartnerTransport> PartnerTransport for MeteredTransport<T> {
+impl<T: PartnerTransport + ?Sized> PartnerTransport for MeteredTransport<T> {
     async fn fetch(
         &self,
         vc: &str,

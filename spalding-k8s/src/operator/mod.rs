@@ -234,15 +234,32 @@ pub struct Listeners {
     pub health: TcpListener,
 }
 
+/// Wraps the operator's partner transport (the simulation injects outages).
+pub type TransportWrapper =
+    Box<dyn FnOnce(Arc<dyn PartnerTransport>) -> Arc<dyn PartnerTransport> + Send>;
+
 /// What a program embedding the operator supplies instead of what [`run`]
 /// makes itself; the default is exactly [`run`].
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Embedding {
     /// Pre-bound listeners (the configured addresses are then not bound).
     pub listeners: Option<Listeners>,
     /// Controller retry delays after transient errors, `(first, longest)`,
     /// instead of [`Settings::default`]'s.
     pub retry_backoff: Option<(Duration, Duration)>,
+    /// Wraps the HTTPS transport built from [`OperatorConfig::transport`]
+    /// (inside the metrics, so wrapped failures are counted too).
+    pub wrap_transport: Option<TransportWrapper>,
+}
+
+impl std::fmt::Debug for Embedding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Embedding")
+            .field("listeners", &self.listeners)
+            .field("retry_backoff", &self.retry_backoff)
+            .field("wrap_transport", &self.wrap_transport.is_some())
+            .finish()
+    }
 }
 
 /// Runs the operator until `shutdown` resolves; see the module documentation.
@@ -277,10 +294,12 @@ pub async fn run_with(
         "VCP identity loaded"
     );
     let metrics = Arc::new(Metrics::new());
-    let transport = Arc::new(MeteredTransport::new(
-        HttpsTransport::new(config.transport.clone())?,
-        Arc::clone(&metrics),
-    ));
+    let https: Arc<dyn PartnerTransport> = Arc::new(HttpsTransport::new(config.transport.clone())?);
+    let fetching = match embedding.wrap_transport {
+        Some(wrap) => wrap(https),
+        None => https,
+    };
+    let transport = Arc::new(MeteredTransport::new(fetching, Arc::clone(&metrics)));
     if config.transport.allow_plain_http {
         warn!("development option: partners may be fetched over plain HTTP");
     }

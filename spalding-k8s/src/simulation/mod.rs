@@ -50,6 +50,7 @@ use self::ca::SimulationCa;
 pub use self::monitor::PartyStatus;
 use self::party::{Common, Party};
 pub use self::report::{PartyReport, Report};
+use crate::apiserver::faults::{FaultPlan, Outage};
 use crate::crd::{MpcParameters, VirtualCloud, VirtualCloudPartnerEntry, VirtualCloudSpec};
 
 /// Where progress lines go.
@@ -81,6 +82,14 @@ pub struct Options {
     /// start: until [`Simulation::start_operator`], their partner-info
     /// endpoint refuses connections and their VC is not reconciled.
     pub late_operators: BTreeSet<usize>,
+    /// Faults every API server injects (each party's seed is the plan's
+    /// plus its index); none by default.
+    pub faults: FaultPlan,
+    /// A party (by index) whose partner-info endpoint every other party
+    /// cannot reach for a while: (party, from the operator's start, how long).
+    pub outage: Option<(usize, Duration, Duration)>,
+    /// Keep every object of every API server in the report (Secrets included).
+    pub keep_objects: bool,
 }
 
 impl Default for Options {
@@ -95,6 +104,9 @@ impl Default for Options {
             refresh_interval: Duration::from_secs(1),
             parameters: BTreeMap::new(),
             late_operators: BTreeSet::new(),
+            faults: FaultPlan::none(),
+            outage: None,
+            keep_objects: false,
         }
     }
 }
@@ -185,17 +197,26 @@ impl Simulation {
             party: "simulation".to_owned(),
             what: format!("simulation CA: {e}"),
         })?;
-        let common = Common {
+        let mut common = Common {
             ca,
             namespace: options.namespace.clone(),
             vc: options.virtual_cloud.clone(),
             refresh_interval: options.refresh_interval,
             print,
+            faults: options.faults.clone(),
+            outage: None,
         };
         let mut parties = Vec::with_capacity(options.parties);
         for index in 0..options.parties {
             parties.push(Party::new(index, &common).await?);
         }
+        common.outage = options.outage.and_then(|(index, from, duration)| {
+            Some(Outage {
+                endpoints: [parties.get(index)?.endpoint.clone()].into(),
+                from,
+                duration,
+            })
+        });
         for party in &parties {
             (common.print)(&format!(
                 "{}: partner-info {} · API server {} · fingerprint {}",
@@ -507,6 +528,7 @@ impl Simulation {
             &self.parties,
             &self.statuses,
             self.started.elapsed(),
+            self.options.keep_objects,
         ))
     }
 

@@ -11,6 +11,7 @@
 //! - the [`SimulationDriver`], standing in for the cluster's own workloads.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Secret;
@@ -18,6 +19,7 @@ use kube::api::PostParams;
 use kube::{Api, Client};
 use spalding_core::certificate::Fingerprint;
 use spalding_core::name::PartyName;
+use spalding_core::ports::PartnerTransport;
 use spalding_core::render::RenderSettings;
 use spalding_core::spec::Endpoint;
 use tokio::net::{TcpListener, TcpSocket};
@@ -27,11 +29,13 @@ use tokio::task::JoinHandle;
 use super::ca::SimulationCa;
 use super::driver::SimulationDriver;
 use super::{Error, Print};
-use crate::apiserver::{ApiServer, simulation_crds};
+use crate::apiserver::faults::{FaultPlan, Outage, OutageTransport};
+use crate::apiserver::{ApiServer, Config, simulation_crds};
 use crate::identity::VcpIdentity;
 use crate::operator::identity::secret as identity_secret;
 use crate::operator::{
-    Embedding, IdentitySource, LauncherSource, Listeners, OperatorConfig, PartnerInfoTls, run_with,
+    Embedding, IdentitySource, LauncherSource, Listeners, OperatorConfig, PartnerInfoTls,
+    TransportWrapper, run_with,
 };
 use crate::transport::TransportOptions;
 
@@ -62,6 +66,12 @@ pub struct Common {
     pub refresh_interval: Duration,
     /// Where progress goes.
     pub print: Print,
+    /// Faults every API server injects (seeded with the plan's seed plus
+    /// the party's index).
+    pub faults: FaultPlan,
+    /// Partner endpoints every operator's transport cannot reach for a
+    /// while (the window counts from the operator's start).
+    pub outage: Option<Outage>,
 }
 
 /// A socket bound to a free loopback port, not listening yet.
@@ -164,7 +174,14 @@ impl Party {
         let endpoint = Endpoint::new(&format!("https://{address}"))
             .map_err(|e| setup(format!("endpoint: {e}")))?;
         let crds = simulation_crds().map_err(|e| setup(format!("CRDs: {e}")))?;
-        let server = ApiServer::start(crds)
+        let config = Config {
+            faults: FaultPlan {
+                seed: common.faults.seed.wrapping_add(index as u64),
+                ..common.faults.clone()
+            },
+            ..Config::default()
+        };
+        let server = ApiServer::start_with(config, crds)
             .await
             .map_err(|e| setup(format!("start the API server: {e}")))?;
         let client = server
@@ -293,6 +310,11 @@ impl Party {
                 Duration::from_millis(250),
                 common.refresh_interval.max(Duration::from_secs(2)),
             )),
+            wrap_transport: common.outage.clone().map(|outage| {
+                Box::new(move |inner| {
+                    Arc::new(OutageTransport::new(inner, outage)) as Arc<dyn PartnerTransport>
+                }) as TransportWrapper
+            }),
         };
         let launcher = LauncherSource::Kube {
             render: RenderSettings::default(),

@@ -11,6 +11,7 @@ use serde_json::Value;
 use super::Error;
 use super::monitor::PartyStatus;
 use super::party::Party;
+use crate::apiserver::faults::FaultCounts;
 use crate::crd::VirtualCloudState;
 
 /// The kubeconfigs of every party's API server, in a temporary folder
@@ -102,6 +103,11 @@ pub struct PartyReport {
     /// How many resourceVersions of the MAC key share Secret were seen
     /// (1: written once and never changed).
     pub mac_key_secret_versions: usize,
+    /// Faults its API server injected.
+    pub faults: FaultCounts,
+    /// Every object of its API server at the end, Secrets included, when
+    /// [`super::Options::keep_objects`] asked for them.
+    pub objects: Vec<Value>,
 }
 
 /// How a simulation ended.
@@ -116,7 +122,12 @@ pub struct Report {
 }
 
 impl Report {
-    pub(super) fn new(parties: &[Party], statuses: &[PartyStatus], elapsed: Duration) -> Self {
+    pub(super) fn new(
+        parties: &[Party],
+        statuses: &[PartyStatus],
+        elapsed: Duration,
+        keep_objects: bool,
+    ) -> Self {
         let parties: Vec<PartyReport> = parties
             .iter()
             .zip(statuses)
@@ -127,6 +138,12 @@ impl Report {
                 writes: party.server.writes(),
                 blocking: seen.blocking(),
                 mac_key_secret_versions: seen.mac_key_secret_versions.len(),
+                faults: party.server.fault_counts(),
+                objects: if keep_objects {
+                    party.server.objects()
+                } else {
+                    Vec::new()
+                },
             })
             .collect();
         Self {
