@@ -177,6 +177,9 @@ pub async fn handle(
         shared.writes.fetch_add(1, Ordering::Relaxed);
     }
     let path = request.uri().path().to_owned();
+    if method != Method::GET {
+        tracing::debug!(target: "spalding_k8s::apiserver::writes", server = %shared.address, %method, %path, "write");
+    }
     let response = match dispatch(&shared, request).await {
         Ok(response) => response,
         Err(error) => {

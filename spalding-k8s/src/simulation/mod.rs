@@ -17,7 +17,9 @@
 //! commands that do so and waits.
 //!
 //! [`run`] prints one line per state change per party and returns a
-//! [`Report`] when every VC is `ready` or at the timeout.
+//! [`Report`] when every VC is `ready` (after lingering at rest for
+//! [`Options::linger`], counting writes and partner fetches) or at the
+//! timeout.
 
 pub mod driver;
 pub mod party;
@@ -31,6 +33,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use kube::api::{ListParams, PostParams};
@@ -42,7 +45,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use self::party::{Common, Party, Prepared};
-pub use self::report::{PartyReport, Report};
+pub use self::report::{Counts, PartyReport, Report};
 use crate::crd::{
     MpcParameters, VirtualCloud, VirtualCloudPartner, VirtualCloudPartnerAdmission,
     VirtualCloudPartnerAdmissionSpec, VirtualCloudPartnerEntry, VirtualCloudSpec,
@@ -53,7 +56,7 @@ use crate::crd::{
 pub type Print = Arc<dyn Fn(&str) + Send + Sync>;
 
 /// How often the monitor looks at every party.
-const MONITOR_INTERVAL: Duration = Duration::from_millis(200);
+const MONITOR_INTERVAL: Duration = Duration::from_millis(50);
 
 /// What to simulate.
 #[derive(Debug, Clone)]
@@ -70,8 +73,16 @@ pub struct Options {
     pub virtual_cloud: String,
     /// The namespace of the VirtualCloud in every party's API server.
     pub namespace: String,
-    /// The controllers' partner refresh interval.
+    /// The controllers' partner refresh interval (a ready VC at rest).
     pub refresh_interval: Duration,
+    /// The controllers' forming interval: how soon a VC that is not ready,
+    /// or whose last reconcile acted, is reconciled again.
+    pub forming_interval: Duration,
+    /// The controllers' debounce after watch events.
+    pub debounce: Duration,
+    /// How long to stay at rest once every party is ready, counting the
+    /// writes and partner fetches meanwhile.
+    pub linger: Duration,
     /// Parameters of single parties (by index) instead of the Carbyne Stack defaults.
     pub parameters: BTreeMap<usize, Parameters>,
 }
@@ -86,6 +97,9 @@ impl Default for Options {
             virtual_cloud: "demo".to_owned(),
             namespace: "default".to_owned(),
             refresh_interval: Duration::from_secs(1),
+            forming_interval: Duration::from_millis(100),
+            debounce: Duration::from_millis(20),
+            linger: Duration::ZERO,
             parameters: BTreeMap::new(),
         }
     }
@@ -149,6 +163,12 @@ struct Watched {
     admitted: HashSet<String>,
     secret_versions: HashSet<String>,
     blocking: Vec<String>,
+    /// Counters when every party was ready.
+    at_ready: Option<Counts>,
+    /// Counters when the time at rest began (after settling).
+    rest_start: Option<Counts>,
+    /// Counters after lingering at rest.
+    at_rest: Option<Counts>,
 }
 
 /// Runs a simulation, printing progress through `print`.
@@ -180,6 +200,8 @@ pub async fn run(options: Options, print: Print) -> Result<Report, Error> {
         namespace: &options.namespace,
         vc: &options.virtual_cloud,
         refresh_interval: options.refresh_interval,
+        forming_interval: options.forming_interval,
+        debounce: options.debounce,
         print: &print,
         shutdown: &shutdown,
     };
@@ -210,8 +232,41 @@ pub async fn run(options: Options, print: Print) -> Result<Report, Error> {
     }
 
     let outcome = async {
+        let setup = started.elapsed();
+        print(&format!(
+            "set up in {:.1} s; creating the VirtualClouds",
+            setup.as_secs_f64()
+        ));
+        let created = Instant::now();
         create_virtual_clouds(&parties, &entries, &options).await?;
-        Ok::<_, Error>(monitor(&parties, &options, &print, started).await)
+        let mut watched = monitor(&parties, &options, &print, created).await;
+        if watched
+            .iter()
+            .all(|w| w.state == Some(VirtualCloudState::Ready))
+        {
+            for (party, seen) in parties.iter().zip(watched.iter_mut()) {
+                seen.at_ready = Some(counts(party));
+            }
+            if !options.linger.is_zero() {
+                // Settle first: a party that got ready before its partners
+                // records their last documents at its next refresh.
+                let settle = options.refresh_interval.saturating_mul(2);
+                print(&format!(
+                    "every party is ready; settling for {:.1} s, then at rest for {:.0} s",
+                    settle.as_secs_f64(),
+                    options.linger.as_secs_f64()
+                ));
+                tokio::time::sleep(settle).await;
+                for (party, seen) in parties.iter().zip(watched.iter_mut()) {
+                    seen.rest_start = Some(counts(party));
+                }
+                tokio::time::sleep(options.linger).await;
+                for (party, seen) in parties.iter().zip(watched.iter_mut()) {
+                    seen.at_rest = Some(counts(party));
+                }
+            }
+        }
+        Ok::<_, Error>(watched)
     }
     .await;
 
@@ -236,7 +291,16 @@ pub async fn run(options: Options, print: Print) -> Result<Report, Error> {
     if let Some(dir) = emitted? {
         print(&format!("wrote every object to {}", dir.display()));
     }
-    Ok(Report::new(&parties, watched, started.elapsed()))
+    Ok(Report::new(&parties, watched, started.elapsed(), &options))
+}
+
+/// The party's counters now.
+fn counts(party: &Party) -> Counts {
+    Counts {
+        writes: party.server.writes(),
+        harness_writes: party.harness_writes.load(Ordering::Relaxed),
+        documents_served: party.documents_served.load(Ordering::Relaxed),
+    }
 }
 
 async fn create_virtual_clouds(
@@ -263,6 +327,7 @@ async fn create_virtual_clouds(
             },
         );
         vc.metadata.namespace = Some(options.namespace.clone());
+        party.harness_writes.fetch_add(1, Ordering::Relaxed);
         Api::<VirtualCloud>::namespaced(party.client.clone(), &options.namespace)
             .create(&PostParams::default(), &vc)
             .await
@@ -368,6 +433,7 @@ async fn admit_partners(
                 fingerprint: Some(fingerprint.clone()),
             },
         );
+        party.harness_writes.fetch_add(1, Ordering::Relaxed);
         match admissions.create(&PostParams::default(), &admission).await {
             Ok(_) => {}
             Err(kube::Error::Api(e)) if e.code == 409 => {}

@@ -3,6 +3,7 @@
 //! controller publishes, the real controller, and the simulation driver.
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use kube::Client;
@@ -91,6 +92,11 @@ pub struct Party {
     pub server: ApiServer,
     /// A client of its API server.
     pub client: Client,
+    /// Writes the simulation itself sent to its API server (the
+    /// VirtualCloud, admissions, the driver's patches), not the controller's.
+    pub harness_writes: Arc<AtomicU64>,
+    /// Documents its partner-info server served.
+    pub documents_served: Arc<AtomicU64>,
 }
 
 /// What every party is started with.
@@ -103,6 +109,10 @@ pub struct Common<'a> {
     pub vc: &'a str,
     /// Partner refresh interval of the controllers.
     pub refresh_interval: Duration,
+    /// The controllers' forming interval ([`Settings::forming_interval`]).
+    pub forming_interval: Duration,
+    /// The controllers' debounce ([`Settings::debounce`]).
+    pub debounce: Duration,
     /// Where progress goes.
     pub print: &'a Print,
     /// Resolves when everything should stop.
@@ -161,6 +171,8 @@ impl Party {
         };
         let settings = Settings {
             refresh_interval: common.refresh_interval,
+            forming_interval: common.forming_interval,
+            debounce: common.debounce,
             min_backoff: Duration::from_millis(250),
             max_backoff: common.refresh_interval.max(Duration::from_secs(2)),
         };
@@ -181,6 +193,7 @@ impl Party {
 
         let (documents, cache) =
             ConfigMapDocuments::new(client.clone(), common.namespace, common.shutdown.wait());
+        let documents_served = documents.served();
         tasks.spawn(cache);
         let tls = server_tls_config(&identity).map_err(|e| setup(format!("TLS: {e}")))?;
         let serving = PartnerInfoServer::new(Arc::new(documents)).serve_tls(
@@ -195,12 +208,14 @@ impl Party {
             }
         });
 
-        let driver = SimulationDriver::new(
+        let harness_writes = Arc::new(AtomicU64::new(0));
+        let driver = SimulationDriver::counting(
             client.clone(),
             common.namespace,
             common.vc,
             &party,
             common.print.clone(),
+            harness_writes.clone(),
         );
         tasks.spawn(driver.run(common.shutdown.wait()));
 
@@ -210,6 +225,8 @@ impl Party {
             endpoint,
             server,
             client,
+            harness_writes,
+            documents_served,
         })
     }
 }

@@ -76,6 +76,47 @@ pub fn state_name(state: VirtualCloudState) -> String {
     .to_owned()
 }
 
+/// A party's counters at one moment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Write requests its API server received.
+    pub writes: u64,
+    /// Of those, the ones the simulation itself sent (VirtualCloud,
+    /// admissions, the driver's patches).
+    pub harness_writes: u64,
+    /// Documents its partner-info server served.
+    pub documents_served: u64,
+}
+
+impl Counts {
+    /// Writes the controller sent.
+    pub fn controller_writes(&self) -> u64 {
+        self.writes.saturating_sub(self.harness_writes)
+    }
+
+    fn since(&self, earlier: &Self) -> Self {
+        Self {
+            writes: self.writes.saturating_sub(earlier.writes),
+            harness_writes: self.harness_writes.saturating_sub(earlier.harness_writes),
+            documents_served: self
+                .documents_served
+                .saturating_sub(earlier.documents_served),
+        }
+    }
+}
+
+/// What happened while every party was ready and at rest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AtRest {
+    /// How long.
+    pub duration: Duration,
+    /// Writes the controller sent meanwhile.
+    pub writes: u64,
+    /// Documents its partner-info server served meanwhile (its partners'
+    /// fetches).
+    pub fetches: u64,
+}
+
 /// How one party ended.
 #[derive(Debug, Clone)]
 pub struct PartyReport {
@@ -83,10 +124,16 @@ pub struct PartyReport {
     pub name: String,
     /// The VC's last seen state.
     pub state: Option<VirtualCloudState>,
-    /// Time from the start until the VC was seen `ready`.
+    /// Time from creating the VirtualClouds until the VC was seen `ready`
+    /// (the set-up before, identities and servers, is not included).
     pub ready_after: Option<Duration>,
-    /// Write requests its API server received.
+    /// Write requests the controller sent until every party was ready
+    /// (until the end when not every party got ready).
     pub writes: u64,
+    /// Write requests the simulation itself sent meanwhile.
+    pub harness_writes: u64,
+    /// Writes and fetches at rest, when the simulation lingered.
+    pub at_rest: Option<AtRest>,
     /// Its VC's conditions that do not hold, as `type=status (reason): message`.
     pub blocking: Vec<String>,
     /// How many resourceVersions of the MAC key share Secret were seen
@@ -103,18 +150,41 @@ pub struct Report {
     pub elapsed: Duration,
     /// Every party, in order.
     pub parties: Vec<PartyReport>,
+    /// The configured waits the time to ready includes, described.
+    pub waits: String,
 }
 
 impl Report {
-    pub(super) fn new(parties: &[Party], watched: Vec<Watched>, elapsed: Duration) -> Self {
+    pub(super) fn new(
+        parties: &[Party],
+        watched: Vec<Watched>,
+        elapsed: Duration,
+        options: &super::Options,
+    ) -> Self {
+        let linger = options.linger;
         let parties: Vec<PartyReport> = parties
             .iter()
             .zip(watched)
-            .map(|(party, seen)| PartyReport {
+            .map(|(party, seen)| {
+                let counted = seen.at_ready.unwrap_or(super::counts(party));
+                let at_rest = seen
+                    .rest_start
+                    .zip(seen.at_rest)
+                    .map(|(ready, rest)| rest.since(&ready))
+                    .map(|delta| AtRest {
+                        duration: linger,
+                        writes: delta.controller_writes(),
+                        fetches: delta.documents_served,
+                    });
+                (party, seen, counted, at_rest)
+            })
+            .map(|(party, seen, counted, at_rest)| PartyReport {
                 name: party.name.clone(),
                 state: seen.state,
                 ready_after: seen.ready_after,
-                writes: party.server.writes(),
+                writes: counted.controller_writes(),
+                harness_writes: counted.harness_writes,
+                at_rest,
                 blocking: seen.blocking,
                 mac_key_secret_versions: seen.secret_versions.len(),
             })
@@ -125,6 +195,15 @@ impl Report {
                 .all(|p| p.state == Some(VirtualCloudState::Ready)),
             elapsed,
             parties,
+            waits: format!(
+                "configured waits: controller debounce {:?}, forming interval {:?}, \
+                 refresh interval {:?}; driver fallback poll {:?}; monitor poll {:?}",
+                options.debounce,
+                options.forming_interval,
+                options.refresh_interval,
+                super::driver::POLL_INTERVAL,
+                super::MONITOR_INTERVAL,
+            ),
         }
     }
 
@@ -140,7 +219,7 @@ impl Report {
                 .unwrap_or(self.elapsed);
             let _ = writeln!(
                 out,
-                "all {} parties ready after {:.1} s",
+                "all {} parties ready {:.2} s after the VirtualClouds were created",
                 self.parties.len(),
                 slowest.as_secs_f64()
             );
@@ -154,15 +233,30 @@ impl Report {
         for p in &self.parties {
             let state = p.state.map_or("unknown".to_owned(), state_name);
             let ready = p.ready_after.map_or(String::new(), |d| {
-                format!(" after {:.1} s", d.as_secs_f64())
+                format!(" after {:.2} s", d.as_secs_f64())
             });
-            let _ = writeln!(out, "{}: {state}{ready}, {} API writes", p.name, p.writes);
+            let _ = write!(
+                out,
+                "{}: {state}{ready}, {} API writes by the controller (+{} by the simulation)",
+                p.name, p.writes, p.harness_writes
+            );
+            if let Some(rest) = &p.at_rest {
+                let _ = write!(
+                    out,
+                    "; at rest for {:.0} s: {} writes, {} document fetches served",
+                    rest.duration.as_secs_f64(),
+                    rest.writes,
+                    rest.fetches
+                );
+            }
+            let _ = writeln!(out);
             if !self.ready {
                 for condition in &p.blocking {
                     let _ = writeln!(out, "  {condition}");
                 }
             }
         }
+        let _ = writeln!(out, "{}", self.waits);
         out.trim_end().to_owned()
     }
 }

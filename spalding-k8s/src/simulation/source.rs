@@ -1,9 +1,12 @@
 //! [`ConfigMapDocuments`]: a [`DocumentSource`] serving the signed partner
 //! documents the controller publishes in `<vc>-partner-document` ConfigMaps,
 //! read through kube. The source is synchronous, so a kube reflector keeps a
-//! cache of those ConfigMaps that requests read.
+//! cache of those ConfigMaps that requests read. It counts the documents
+//! it served (the partner fetches the simulation reports at rest).
 
 use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::ConfigMap;
@@ -21,6 +24,7 @@ use crate::server::DocumentSource;
 pub struct ConfigMapDocuments {
     store: Store<ConfigMap>,
     namespace: String,
+    served: Arc<AtomicU64>,
 }
 
 impl ConfigMapDocuments {
@@ -48,9 +52,15 @@ impl ConfigMapDocuments {
             Self {
                 store,
                 namespace: namespace.to_owned(),
+                served: Arc::default(),
             },
             driver,
         )
+    }
+
+    /// How many documents were served so far, shared with every clone.
+    pub fn served(&self) -> Arc<AtomicU64> {
+        self.served.clone()
     }
 }
 
@@ -58,6 +68,7 @@ impl DocumentSource for ConfigMapDocuments {
     fn document(&self, vc: &str) -> Option<PartnerDocument> {
         let key = ObjectRef::new(&document_config_map_name(vc)).within(&self.namespace);
         let map = self.store.get(&key)?;
+        self.served.fetch_add(1, Ordering::Relaxed);
         let json = map.data.as_ref()?.get(DOCUMENT_KEY)?;
         match serde_json::from_str(json) {
             Ok(document) => Some(document),

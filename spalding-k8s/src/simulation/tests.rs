@@ -26,6 +26,7 @@ async fn three_parties_reach_ready_with_auto_admit() {
         parties: 3,
         auto_admit: true,
         timeout: Duration::from_secs(90),
+        linger: Duration::from_secs(2),
         ..Options::default()
     };
     let report = run(options, print).await.unwrap();
@@ -39,6 +40,13 @@ async fn three_parties_reach_ready_with_auto_admit() {
             party.name
         );
         assert!(party.writes > 0);
+        let rest = party.at_rest.expect("lingered at rest");
+        assert_eq!(rest.writes, 0, "{}: no write at rest", party.name);
+        assert!(
+            rest.fetches > 0,
+            "{}: partners keep fetching its document at the refresh interval",
+            party.name
+        );
     }
     assert!(lines.contains("party-2: starting → ready"), "{lines}");
     assert!(lines.contains("fingerprint sha256:"), "{lines}");
