@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use spalding_core::certificate::Certificate;
 use spalding_core::parameters::{Parameters, ValidatedParameters};
 
+mod apiserver;
 mod operator;
 mod serve;
 mod simulate;
@@ -66,6 +67,9 @@ enum Command {
     /// Serve one signed single-party document (benchmarks and demos).
     #[command(hide = true)]
     ServeDocument(serve::ServeDocument),
+    /// Run the in-memory Kubernetes API server (benchmarks).
+    #[command(hide = true)]
+    Apiserver(apiserver::ApiServerArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -179,6 +183,7 @@ fn run(cli: Cli) -> Result<String, String> {
         Command::Status(args) => runtime()?.block_on(status::run(args)),
         Command::ServeDocument(args) => runtime()?.block_on(serve::run(args)),
         Command::Simulate(args) => runtime()?.block_on(simulate::run(args)),
+        Command::Apiserver(args) => runtime()?.block_on(apiserver::run(args)),
     }
 }
 
