@@ -27,7 +27,7 @@ for n in "${sizes[@]}"; do
     log="$out/$n-$run"
     /usr/bin/time -v "$bin" simulate --parties "$n" --auto-admit --linger "$linger" \
       --timeout 300 >"$log.out" 2>"$log.time" || true
-    ready=$(awk '/parties ready/ {print $4}' "$log.out")
+    ready=$(awk '/parties ready/ {print $5}' "$log.out")
     writes=$(grep -oE '[0-9]+ API writes by the controller' "$log.out" | awk '{print $1}' | sort -n | tail -1)
     rest_writes=$(grep -oE '[0-9]+ writes, [0-9]+ document fetches' "$log.out" | awk '{s+=$1} END {print s+0}')
     rest_fetches=$(grep -oE '[0-9]+ document fetches' "$log.out" | awk '{print $1}' | sort -n | tail -1)

@@ -4,10 +4,11 @@
 //! they own, the key generation Jobs it owns, and admissions (mapped to
 //! their VC by `spec.partner`), guards each VC with a finalizer that removes
 //! what Spalding created ([`KubeCluster::clean_up`]), and paces itself by
-//! [`Settings`]: a VC that is still forming, or whose last reconcile acted,
-//! is looked at again after the short forming interval (partners' documents
-//! can only be polled); a ready VC at rest after the partner refresh
-//! interval. Errors back off: exponentially for transient ones, at the
+//! [`Settings`]: a VC whose last reconcile acted is looked at again after
+//! the short forming interval (partners' documents can only be polled); a VC
+//! still forming without acting waits twice as long each time, up to the
+//! partner refresh interval, so many forming VCs do not flood partners; a
+//! ready VC at rest waits the refresh interval. Errors back off: exponentially for transient ones, at the
 //! refresh interval for permanent ones (a spec fix triggers a reconcile
 //! anyway). The core writes status only when it changed, so a VC at rest
 //! causes no writes and no reconcile loop.
@@ -117,6 +118,8 @@ pub struct Context {
     reconciler: Reconciler,
     settings: Settings,
     failures: Mutex<HashMap<ObjectRef<VirtualCloud>, u32>>,
+    /// Consecutive reconciles of a forming VC that did nothing.
+    quiet: Mutex<HashMap<ObjectRef<VirtualCloud>, u32>>,
 }
 
 impl Context {
@@ -136,6 +139,7 @@ impl Context {
             reconciler,
             settings,
             failures: Mutex::default(),
+            quiet: Mutex::default(),
         }
     }
 
@@ -159,18 +163,30 @@ impl Context {
         delay
     }
 
-    /// When to reconcile again after `outcome`: soon while the VC forms or
-    /// changed something, at the refresh interval once it rests.
-    pub fn next_reconcile(&self, outcome: &Outcome) -> Duration {
-        let resting = outcome.state.is_none_or(|state| state == State::Ready)
-            && outcome.plan.actions.is_empty();
-        if resting {
-            self.settings.refresh_interval
-        } else {
-            self.settings
-                .forming_interval
-                .min(self.settings.refresh_interval)
+    /// When to reconcile `vc` again after `outcome`: after the forming
+    /// interval when it acted, doubling with every quiet reconcile while it
+    /// forms, at the refresh interval once it rests (ready and quiet).
+    pub fn next_reconcile(&self, vc: ObjectRef<VirtualCloud>, outcome: &Outcome) -> Duration {
+        let refresh = self.settings.refresh_interval;
+        let acted = !outcome.plan.actions.is_empty();
+        let ready = outcome.state.is_none_or(|state| state == State::Ready);
+        let mut quiet = self.quiet.lock().unwrap_or_else(PoisonError::into_inner);
+        if acted {
+            quiet.remove(&vc);
+            return self.settings.forming_interval.min(refresh);
         }
+        if ready {
+            quiet.remove(&vc);
+            return refresh;
+        }
+        let count = quiet.entry(vc).or_insert(0);
+        let delay = self
+            .settings
+            .forming_interval
+            .saturating_mul(2u32.saturating_pow((*count).min(16)))
+            .min(refresh);
+        *count = count.saturating_add(1);
+        delay
     }
 }
 
@@ -201,7 +217,8 @@ pub async fn reconcile(vc: Arc<VirtualCloud>, ctx: Arc<Context>) -> Result<Actio
                 ctx.failures()
                     .remove(&ObjectRef::new(&key.name).within(&key.namespace));
                 info!(state = ?outcome.state, actions = outcome.plan.actions.len(), "reconciled");
-                Ok(Action::requeue(ctx.next_reconcile(&outcome)))
+                let vc = ObjectRef::new(&key.name).within(&key.namespace);
+                Ok(Action::requeue(ctx.next_reconcile(vc, &outcome)))
             }
             Finalizer::Cleanup(vc) => {
                 let done = ctx
