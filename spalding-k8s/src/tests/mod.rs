@@ -9,4 +9,5 @@ mod admission;
 pub(crate) mod fixtures;
 mod lifecycle;
 mod operator;
+mod pacing;
 mod scenarios;
