@@ -9,6 +9,7 @@ use spalding_core::certificate::Certificate;
 use spalding_core::parameters::{Parameters, ValidatedParameters};
 
 mod admit;
+mod apiserver;
 mod operator;
 mod serve;
 mod simulate;
@@ -71,6 +72,9 @@ enum Command {
     /// Serve one signed single-party document (benchmarks and demos).
     #[command(hide = true)]
     ServeDocument(serve::ServeDocument),
+    /// Run the in-memory Kubernetes API server (benchmarks).
+    #[command(hide = true)]
+    Apiserver(apiserver::ApiServerArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -185,6 +189,7 @@ fn run(cli: Cli) -> Result<String, String> {
         Command::Admit(args) => runtime()?.block_on(admit::run(args)),
         Command::ServeDocument(args) => runtime()?.block_on(serve::run(args)),
         Command::Simulate(args) => runtime()?.block_on(simulate::run(args)),
+        Command::Apiserver(args) => runtime()?.block_on(apiserver::run(args)),
     }
 }
 

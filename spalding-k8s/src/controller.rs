@@ -1,19 +1,24 @@
 //! The kube-runtime controller for `VirtualCloud`: **observe → decide →
 //! execute** runs in the core's [`Reconciler`]; this module only wires it to
 //! the API server. It watches VirtualClouds, the partners and ConfigMaps
-//! they own, and admissions (mapped to their VC by `spec.partner`), guards
-//! each VC with a finalizer that removes what Spalding created
-//! ([`KubeCluster::clean_up`]), requeues every VC at the partner refresh
-//! interval, and backs off on errors: exponentially for transient ones,
-//! at the refresh interval for permanent ones (a spec fix triggers a
-//! reconcile anyway). The core writes status only when it changed, so a VC
-//! at rest causes no writes and no reconcile loop.
+//! they own, the key generation Jobs it owns, and admissions (mapped to
+//! their VC by `spec.partner`), guards each VC with a finalizer that removes
+//! what Spalding created ([`KubeCluster::clean_up`]), and paces itself by
+//! [`Settings`]: a VC whose last reconcile acted is looked at again after
+//! the short forming interval (partners' documents can only be polled); a VC
+//! still forming without acting waits twice as long each time, up to the
+//! partner refresh interval, so many forming VCs do not flood partners; a
+//! ready VC at rest waits the refresh interval. Errors back off: exponentially for transient ones, at the
+//! refresh interval for permanent ones (a spec fix triggers a reconcile
+//! anyway). The core writes status only when it changed, so a VC at rest
+//! causes no writes and no reconcile loop.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use futures::StreamExt;
+use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::runtime::controller::{Action, Config as ControllerConfig};
 use kube::runtime::finalizer::{Event as Finalizer, finalizer};
@@ -24,6 +29,7 @@ use spalding_core::condition::Timestamp;
 use spalding_core::machine::LocalIdentity;
 use spalding_core::ports::{ClusterError, Entropy, MpcLauncher, PartnerTransport, VcKey};
 use spalding_core::reconciler::{Outcome, ReconcileError, Reconciler};
+use spalding_core::spec::State;
 use tracing::{Instrument, info, info_span, warn};
 
 use crate::cluster::{Cleanup, KubeCluster, MANAGED_BY, MANAGED_BY_LABEL};
@@ -37,6 +43,13 @@ pub const FINALIZER: &str = "spalding.carbynestack.io/cleanup";
 pub struct Settings {
     /// How often every VC is reconciled (and its partners fetched) at rest.
     pub refresh_interval: Duration,
+    /// How soon a VC that is not ready yet, or whose last reconcile acted,
+    /// is reconciled again (at most `refresh_interval`): partners'
+    /// progress can only be seen by fetching their documents.
+    pub forming_interval: Duration,
+    /// How long the controller waits after a watch event before it
+    /// reconciles, so a burst of events costs one reconcile.
+    pub debounce: Duration,
     /// First retry delay after a transient error; doubles up to `max_backoff`.
     pub min_backoff: Duration,
     /// Longest retry delay after transient errors.
@@ -47,6 +60,8 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             refresh_interval: Duration::from_secs(60),
+            forming_interval: Duration::from_secs(2),
+            debounce: Duration::from_millis(200),
             min_backoff: Duration::from_secs(2),
             max_backoff: Duration::from_secs(300),
         }
@@ -114,6 +129,8 @@ pub struct Context {
     settings: Settings,
     failures: Mutex<HashMap<ObjectRef<VirtualCloud>, u32>>,
     observer: Option<Arc<dyn ReconcileObserver>>,
+    /// Consecutive reconciles of a forming VC that did nothing.
+    quiet: Mutex<HashMap<ObjectRef<VirtualCloud>, u32>>,
 }
 
 impl Context {
@@ -134,6 +151,7 @@ impl Context {
             settings,
             failures: Mutex::default(),
             observer: None,
+            quiet: Mutex::default(),
         }
     }
 
@@ -160,6 +178,32 @@ impl Context {
             .min_backoff
             .saturating_mul(2u32.saturating_pow((*count).min(16)))
             .min(self.settings.max_backoff);
+        *count = count.saturating_add(1);
+        delay
+    }
+
+    /// When to reconcile `vc` again after `outcome`: after the forming
+    /// interval when it acted, doubling with every quiet reconcile while it
+    /// forms, at the refresh interval once it rests (ready and quiet).
+    pub fn next_reconcile(&self, vc: ObjectRef<VirtualCloud>, outcome: &Outcome) -> Duration {
+        let refresh = self.settings.refresh_interval;
+        let acted = !outcome.plan.actions.is_empty();
+        let ready = outcome.state.is_none_or(|state| state == State::Ready);
+        let mut quiet = self.quiet.lock().unwrap_or_else(PoisonError::into_inner);
+        if acted {
+            quiet.remove(&vc);
+            return self.settings.forming_interval.min(refresh);
+        }
+        if ready {
+            quiet.remove(&vc);
+            return refresh;
+        }
+        let count = quiet.entry(vc).or_insert(0);
+        let delay = self
+            .settings
+            .forming_interval
+            .saturating_mul(2u32.saturating_pow((*count).min(16)))
+            .min(refresh);
         *count = count.saturating_add(1);
         delay
     }
@@ -196,7 +240,8 @@ pub async fn reconcile(vc: Arc<VirtualCloud>, ctx: Arc<Context>) -> Result<Actio
                 if let Some(observer) = &ctx.observer {
                     observer.reconciled(&key, &outcome, &now);
                 }
-                Ok(Action::requeue(ctx.settings.refresh_interval))
+                let vc = ObjectRef::new(&key.name).within(&key.namespace);
+                Ok(Action::requeue(ctx.next_reconcile(vc, &outcome)))
             }
             Finalizer::Cleanup(vc) => {
                 let done = ctx
@@ -249,9 +294,18 @@ pub fn admission_targets(admission: &VirtualCloudPartnerAdmission) -> Vec<Object
 }
 
 /// The controller of VirtualClouds in `namespace` (all namespaces when
-/// `None`), watching the partners and ConfigMaps Spalding manages and the
-/// admissions there.
+/// `None`), watching the partners, ConfigMaps and Jobs Spalding manages and
+/// the admissions there, with the default debounce.
 pub fn controller(client: Client, namespace: Option<&str>) -> Controller<VirtualCloud> {
+    paced_controller(client, namespace, Settings::default().debounce)
+}
+
+/// [`controller`] waiting `debounce` after a watch event before reconciling.
+pub fn paced_controller(
+    client: Client,
+    namespace: Option<&str>,
+    debounce: Duration,
+) -> Controller<VirtualCloud> {
     fn api<K>(client: &Client, namespace: Option<&str>) -> Api<K>
     where
         K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
@@ -266,12 +320,14 @@ pub fn controller(client: Client, namespace: Option<&str>) -> Controller<Virtual
         api::<VirtualCloud>(&client, namespace),
         watcher::Config::default().any_semantic(),
     )
-    .with_config(ControllerConfig::default().debounce(Duration::from_secs(1)))
+    .with_config(ControllerConfig::default().debounce(debounce))
     .owns(
         api::<VirtualCloudPartner>(&client, namespace),
         managed.clone(),
     )
-    .owns(api::<ConfigMap>(&client, namespace), managed)
+    .owns(api::<ConfigMap>(&client, namespace), managed.clone())
+    // Key generation finishing moves the VC on: reconcile at once.
+    .owns(api::<Job>(&client, namespace), managed)
     .watches(
         api::<VirtualCloudPartnerAdmission>(&client, namespace),
         watcher::Config::default(),
@@ -281,7 +337,12 @@ pub fn controller(client: Client, namespace: Option<&str>) -> Controller<Virtual
 
 /// Runs the controller over all namespaces until the process is asked to stop.
 pub async fn run(client: Client, ctx: Arc<Context>) {
-    drive(controller(client, None).shutdown_on_signal(), ctx).await;
+    let debounce = ctx.settings.debounce;
+    drive(
+        paced_controller(client, None, debounce).shutdown_on_signal(),
+        ctx,
+    )
+    .await;
 }
 
 /// Runs the controller over `namespace` (all when `None`) until `shutdown`
@@ -292,8 +353,9 @@ pub async fn run_until(
     namespace: Option<&str>,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
+    let debounce = ctx.settings.debounce;
     drive(
-        controller(client, namespace).graceful_shutdown_on(shutdown),
+        paced_controller(client, namespace, debounce).graceful_shutdown_on(shutdown),
         ctx,
     )
     .await;

@@ -178,6 +178,9 @@ pub async fn handle(
         shared.writes.fetch_add(1, Ordering::Relaxed);
     }
     let path = request.uri().path().to_owned();
+    if method != Method::GET {
+        tracing::debug!(target: "spalding_k8s::apiserver::writes", server = %shared.address, %method, %path, "write");
+    }
     let query = Query::parse(request.uri().query());
     let decision = shared.faults.decide(request_kind(&method, &query));
     if let Some(delay) = decision.delay {

@@ -244,9 +244,9 @@ pub type TransportWrapper =
 pub struct Embedding {
     /// Pre-bound listeners (the configured addresses are then not bound).
     pub listeners: Option<Listeners>,
-    /// Controller retry delays after transient errors, `(first, longest)`,
-    /// instead of [`Settings::default`]'s.
-    pub retry_backoff: Option<(Duration, Duration)>,
+    /// Controller timing (pacing, debounce, retry delays) instead of
+    /// [`Settings::default`] with [`OperatorConfig::refresh_interval`].
+    pub settings: Option<Settings>,
     /// Wraps the HTTPS transport built from [`OperatorConfig::transport`]
     /// (inside the metrics, so wrapped failures are counted too).
     pub wrap_transport: Option<TransportWrapper>,
@@ -256,7 +256,7 @@ impl std::fmt::Debug for Embedding {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Embedding")
             .field("listeners", &self.listeners)
-            .field("retry_backoff", &self.retry_backoff)
+            .field("settings", &self.settings)
             .field("wrap_transport", &self.wrap_transport.is_some())
             .finish()
     }
@@ -325,14 +325,10 @@ pub async fn run_with(
         None => None,
     };
 
-    let mut settings = Settings {
+    let settings = embedding.settings.unwrap_or(Settings {
         refresh_interval: config.refresh_interval,
         ..Settings::default()
-    };
-    if let Some((min_backoff, max_backoff)) = embedding.retry_backoff {
-        settings.min_backoff = min_backoff;
-        settings.max_backoff = max_backoff;
-    }
+    });
     let launcher = launcher.launcher(&client, &identity);
     let ctx = context(
         &config, &client, &identity, transport, launcher, settings, &metrics,

@@ -5,11 +5,19 @@
 //! condition) as soon as it exists, and makes every foundation service the
 //! controller applied satisfy its readiness rule, read from the services
 //! record ConfigMap (`<vc>-services`, key `objects.json`) the controller
-//! writes with the rules of its render settings.
+//! writes with the rules of its render settings. It watches the Job and
+//! that record, so it acts as soon as either changes (and retries at a slow
+//! fallback interval when a step failed); the patches it sends are counted
+//! apart from the controller's writes.
 
 use std::collections::HashSet;
 use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+
+use futures::StreamExt;
+use kube::runtime::{WatchStreamExt, watcher};
 
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::ConfigMap;
@@ -25,8 +33,9 @@ use spalding_core::ports::KeyGenerationPhase;
 
 use crate::cluster::lifecycle::Listed;
 
-/// How often the driver looks at its API server.
-pub const POLL_INTERVAL: Duration = Duration::from_millis(200);
+/// How often the driver looks at its API server when nothing it watches
+/// changed (a fallback: steps normally follow watch events).
+pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Completes key generation and readies services for one party.
 pub struct SimulationDriver {
@@ -37,12 +46,26 @@ pub struct SimulationDriver {
     print: Print,
     job_done: bool,
     readied: HashSet<String>,
+    writes: Arc<AtomicU64>,
 }
 
 impl SimulationDriver {
     /// A driver for `vc` in `namespace` of `party`'s API server.
     pub fn new(client: Client, namespace: &str, vc: &str, party: &str, print: Print) -> Self {
+        Self::counting(client, namespace, vc, party, print, Arc::default())
+    }
+
+    /// [`SimulationDriver::new`] adding every write it sends to `writes`.
+    pub fn counting(
+        client: Client,
+        namespace: &str,
+        vc: &str,
+        party: &str,
+        print: Print,
+        writes: Arc<AtomicU64>,
+    ) -> Self {
         Self {
+            writes,
             client,
             namespace: namespace.to_owned(),
             vc: vc.to_owned(),
@@ -53,13 +76,31 @@ impl SimulationDriver {
         }
     }
 
-    /// Polls until `shutdown` resolves. Failed requests are retried at the
-    /// next poll (the controller may be rewriting what the driver reads).
+    /// Steps on every change of the Job or the services record, and at
+    /// least every [`POLL_INTERVAL`], until `shutdown` resolves. Failed
+    /// requests are retried at the next step (the controller may be
+    /// rewriting what the driver reads).
     pub async fn run(mut self, shutdown: impl Future<Output = ()> + Send) {
         tokio::pin!(shutdown);
+        let named =
+            |name: String| watcher::Config::default().fields(&format!("metadata.name={name}"));
+        let jobs = watcher(
+            Api::<Job>::namespaced(self.client.clone(), &self.namespace),
+            named(job_name(&self.vc)),
+        )
+        .default_backoff()
+        .map(|_| ());
+        let records = watcher(
+            Api::<ConfigMap>::namespaced(self.client.clone(), &self.namespace),
+            named(record_name(&self.vc, COMPONENT_SERVICES)),
+        )
+        .default_backoff()
+        .map(|_| ());
+        let mut changes = std::pin::pin!(futures::stream::select(jobs, records));
         loop {
             tokio::select! {
                 () = &mut shutdown => return,
+                Some(()) = changes.next() => {}
                 () = tokio::time::sleep(POLL_INTERVAL) => {}
             }
             if let Err(error) = self.step().await {
@@ -98,6 +139,7 @@ impl SimulationDriver {
                 "lastTransitionTime": now,
             }],
         }});
+        self.writes.fetch_add(1, Ordering::Relaxed);
         jobs.patch_status(&name, &PatchParams::default(), &Patch::Merge(&status))
             .await?;
         if !self.job_done {
@@ -160,10 +202,12 @@ impl SimulationDriver {
         }
         let params = PatchParams::default();
         let patch = Patch::Merge(&status);
+        self.writes.fetch_add(1, Ordering::Relaxed);
         match api.patch_status(&object.name, &params, &patch).await {
             Ok(_) => {}
             // No status subresource: status is part of the main resource.
             Err(kube::Error::Api(e)) if e.code == 404 || e.code == 405 => {
+                self.writes.fetch_add(1, Ordering::Relaxed);
                 api.patch(&object.name, &params, &patch).await?;
             }
             Err(e) => return Err(e),

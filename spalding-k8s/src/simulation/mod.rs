@@ -23,6 +23,8 @@
 //! stop and restart one party's operator or driver, complete key generation
 //! by hand, replace a party's identity, admit a partner again, and wait for
 //! (or insist on) a condition of every party's status for a bounded time.
+//! With [`Options::linger`], [`run`] stays at rest once every party is
+//! ready and reports the writes and partner fetches meanwhile.
 
 pub mod ca;
 pub mod driver;
@@ -49,7 +51,7 @@ use tokio::time::Instant;
 use self::ca::SimulationCa;
 pub use self::monitor::PartyStatus;
 use self::party::{Common, Party};
-pub use self::report::{PartyReport, Report};
+pub use self::report::{AtRest, Counts, PartyReport, Report};
 use crate::apiserver::faults::{FaultPlan, Outage};
 use crate::crd::{MpcParameters, VirtualCloud, VirtualCloudPartnerEntry, VirtualCloudSpec};
 
@@ -57,7 +59,7 @@ use crate::crd::{MpcParameters, VirtualCloud, VirtualCloudPartnerEntry, VirtualC
 pub type Print = Arc<dyn Fn(&str) + Send + Sync>;
 
 /// How often the monitor looks at every party.
-const MONITOR_INTERVAL: Duration = Duration::from_millis(200);
+const MONITOR_INTERVAL: Duration = Duration::from_millis(50);
 
 /// What to simulate.
 #[derive(Debug, Clone)]
@@ -74,8 +76,16 @@ pub struct Options {
     pub virtual_cloud: String,
     /// The namespace of the VirtualCloud in every party's API server.
     pub namespace: String,
-    /// The operators' partner refresh interval.
+    /// The operators' partner refresh interval (a ready VC at rest).
     pub refresh_interval: Duration,
+    /// The controllers' forming interval: how soon a VC that is not ready,
+    /// or whose last reconcile acted, is reconciled again.
+    pub forming_interval: Duration,
+    /// The controllers' debounce after watch events.
+    pub debounce: Duration,
+    /// How long to stay at rest once every party is ready, counting the
+    /// writes and partner fetches meanwhile.
+    pub linger: Duration,
     /// Parameters of single parties (by index) instead of the Carbyne Stack defaults.
     pub parameters: BTreeMap<usize, Parameters>,
     /// Parties (by index) whose operator [`Simulation::start`] does not
@@ -102,6 +112,9 @@ impl Default for Options {
             virtual_cloud: "demo".to_owned(),
             namespace: "default".to_owned(),
             refresh_interval: Duration::from_secs(1),
+            forming_interval: Duration::from_millis(100),
+            debounce: Duration::from_millis(20),
+            linger: Duration::ZERO,
             parameters: BTreeMap::new(),
             late_operators: BTreeSet::new(),
             faults: FaultPlan::none(),
@@ -169,6 +182,12 @@ pub struct Simulation {
     options: Options,
     common: Common,
     started: Instant,
+    /// When the VirtualClouds were created: times to `ready` count from here.
+    created: Instant,
+    /// Every party's counters when all were first seen ready.
+    at_ready: Option<Vec<Counts>>,
+    /// What every party did at rest, when [`Simulation::linger`] ran.
+    at_rest: Option<Vec<AtRest>>,
     parties: Vec<Party>,
     statuses: Vec<PartyStatus>,
     kubeconfigs: report::Kubeconfigs,
@@ -203,6 +222,8 @@ impl Simulation {
             vc: options.virtual_cloud.clone(),
             refresh_interval: options.refresh_interval,
             print,
+            forming_interval: options.forming_interval,
+            debounce: options.debounce,
             faults: options.faults.clone(),
             outage: None,
         };
@@ -240,13 +261,20 @@ impl Simulation {
             ));
         }
         let statuses = vec![PartyStatus::default(); parties.len()];
+        (common.print)(&format!(
+            "set up in {:.1} s; creating the VirtualClouds",
+            started.elapsed().as_secs_f64()
+        ));
         let mut simulation = Self {
             options,
             common,
             started,
+            created: Instant::now(),
             parties,
             statuses,
             kubeconfigs,
+            at_ready: None,
+            at_rest: None,
         };
         simulation.create_virtual_clouds().await?;
         for index in 0..simulation.parties.len() {
@@ -424,7 +452,7 @@ impl Simulation {
                 seen,
                 &self.common,
                 self.options.auto_admit,
-                self.started,
+                self.created,
             )
             .await
             {
@@ -499,6 +527,42 @@ impl Simulation {
         }
     }
 
+    /// Once every party is ready: records every party's counters, settles
+    /// for two refresh intervals (a party ready before its partners records
+    /// their last documents at its next refresh), then stays at rest for
+    /// `linger`, counting the operators' writes and partner fetches.
+    pub async fn linger(&mut self, linger: Duration) {
+        let counts = |parties: &[Party]| parties.iter().map(counts).collect::<Vec<_>>();
+        self.at_ready = Some(counts(&self.parties));
+        if linger.is_zero() {
+            return;
+        }
+        let settle = self.options.refresh_interval.saturating_mul(2);
+        (self.common.print)(&format!(
+            "every party is ready; settling for {:.1} s, then at rest for {:.0} s",
+            settle.as_secs_f64(),
+            linger.as_secs_f64()
+        ));
+        tokio::time::sleep(settle).await;
+        let start = counts(&self.parties);
+        tokio::time::sleep(linger).await;
+        let end = counts(&self.parties);
+        self.at_rest = Some(
+            start
+                .iter()
+                .zip(&end)
+                .map(|(start, end)| {
+                    let delta = end.since(start);
+                    AtRest {
+                        duration: linger,
+                        writes: delta.controller_writes(),
+                        fetches: delta.fetches,
+                    }
+                })
+                .collect(),
+        );
+    }
+
     /// Every party's state and blocking conditions, a line each.
     fn describe(&self) -> String {
         self.parties
@@ -528,7 +592,9 @@ impl Simulation {
             &self.parties,
             &self.statuses,
             self.started.elapsed(),
-            self.options.keep_objects,
+            &self.options,
+            self.at_ready.as_deref(),
+            self.at_rest.as_deref(),
         ))
     }
 
@@ -561,6 +627,7 @@ impl Simulation {
                 },
             );
             vc.metadata.namespace = Some(self.options.namespace.clone());
+            party.harness_writes.fetch_add(1, Ordering::Relaxed);
             Api::<VirtualCloud>::namespaced(party.client.clone(), &self.options.namespace)
                 .create(&PostParams::default(), &vc)
                 .await
@@ -570,6 +637,15 @@ impl Simulation {
                 })?;
         }
         Ok(())
+    }
+}
+
+/// The party's counters now.
+fn counts(party: &Party) -> Counts {
+    Counts {
+        writes: party.server.writes(),
+        harness_writes: party.harness_writes.load(Ordering::Relaxed),
+        fetches: party.fetches.load(Ordering::Relaxed),
     }
 }
 
@@ -590,7 +666,11 @@ pub async fn run(options: Options, print: Print) -> Result<Report, Error> {
     let mut simulation = Simulation::start(options, print).await?;
     let remaining = timeout.saturating_sub(simulation.elapsed());
     match simulation.wait_until_ready(remaining).await {
-        Ok(()) | Err(Error::Timeout { .. }) => {}
+        Ok(()) => {
+            let linger = simulation.options.linger;
+            simulation.linger(linger).await;
+        }
+        Err(Error::Timeout { .. }) => {}
         Err(other) => return Err(other),
     }
     simulation.finish().await

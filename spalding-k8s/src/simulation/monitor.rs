@@ -5,6 +5,7 @@
 //! would make (`admit`).
 
 use std::collections::{BTreeSet, HashSet};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Secret;
@@ -145,9 +146,11 @@ pub(super) async fn admit(
         if existing.spec == spec {
             return Ok(());
         }
+        party.harness_writes.fetch_add(1, Ordering::Relaxed);
         admissions.delete(record, &DeleteParams::default()).await?;
     }
     let admission = VirtualCloudPartnerAdmission::new(record, spec);
+    party.harness_writes.fetch_add(1, Ordering::Relaxed);
     match admissions.create(&PostParams::default(), &admission).await {
         Ok(_) => Ok(()),
         // Created meanwhile (auto-admit of the same fingerprint).

@@ -12,14 +12,16 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::PostParams;
 use kube::{Api, Client};
 use spalding_core::certificate::Fingerprint;
+use spalding_core::document::PartnerDocument;
 use spalding_core::name::PartyName;
-use spalding_core::ports::PartnerTransport;
+use spalding_core::ports::{PartnerTransport, TransportError};
 use spalding_core::render::RenderSettings;
 use spalding_core::spec::Endpoint;
 use tokio::net::{TcpListener, TcpSocket};
@@ -31,6 +33,7 @@ use super::driver::SimulationDriver;
 use super::{Error, Print};
 use crate::apiserver::faults::{FaultPlan, Outage, OutageTransport};
 use crate::apiserver::{ApiServer, Config, simulation_crds};
+use crate::controller::Settings;
 use crate::identity::VcpIdentity;
 use crate::operator::identity::secret as identity_secret;
 use crate::operator::{
@@ -66,6 +69,10 @@ pub struct Common {
     pub refresh_interval: Duration,
     /// Where progress goes.
     pub print: Print,
+    /// The operators' forming interval ([`Settings::forming_interval`]).
+    pub forming_interval: Duration,
+    /// The operators' debounce ([`Settings::debounce`]).
+    pub debounce: Duration,
     /// Faults every API server injects (seeded with the plan's seed plus
     /// the party's index).
     pub faults: FaultPlan,
@@ -152,8 +159,32 @@ pub struct Party {
     /// Bound (not listening: connections are refused) at set-up, so the
     /// port stays reserved; the first operator start listens on it.
     reserved: Option<TcpSocket>,
+    /// Writes the simulation itself sent to its API server (the identity
+    /// Secret, the VirtualCloud, admissions, the driver's patches), not the
+    /// operator's.
+    pub harness_writes: Arc<AtomicU64>,
+    /// Partner documents its operator fetched.
+    pub fetches: Arc<AtomicU64>,
     operator: Option<Task>,
     driver: Option<Task>,
+}
+
+/// Counts the partner documents an operator fetches (reported at rest).
+struct CountedFetches {
+    inner: Arc<dyn PartnerTransport>,
+    fetches: Arc<AtomicU64>,
+}
+
+#[async_trait::async_trait]
+impl PartnerTransport for CountedFetches {
+    async fn fetch(
+        &self,
+        vc: &str,
+        endpoint: &Endpoint,
+    ) -> Result<PartnerDocument, TransportError> {
+        self.fetches.fetch_add(1, Ordering::Relaxed);
+        self.inner.fetch(vc, endpoint).await
+    }
 }
 
 impl Party {
@@ -196,6 +227,8 @@ impl Party {
             client,
             address,
             reserved: Some(reserved),
+            harness_writes: Arc::default(),
+            fetches: Arc::default(),
             operator: None,
             driver: None,
         };
@@ -238,11 +271,13 @@ impl Party {
         match existing {
             Some(current) => {
                 secret.metadata.resource_version = current.metadata.resource_version;
+                self.harness_writes.fetch_add(1, Ordering::Relaxed);
                 api.replace(IDENTITY_SECRET, &PostParams::default(), &secret)
                     .await
                     .map_err(failed)?;
             }
             None => {
+                self.harness_writes.fetch_add(1, Ordering::Relaxed);
                 api.create(&PostParams::default(), &secret)
                     .await
                     .map_err(failed)?;
@@ -306,15 +341,14 @@ impl Party {
                 partner_info,
                 health,
             }),
-            retry_backoff: Some((
-                Duration::from_millis(250),
-                common.refresh_interval.max(Duration::from_secs(2)),
-            )),
-            wrap_transport: common.outage.clone().map(|outage| {
-                Box::new(move |inner| {
-                    Arc::new(OutageTransport::new(inner, outage)) as Arc<dyn PartnerTransport>
-                }) as TransportWrapper
+            settings: Some(Settings {
+                refresh_interval: common.refresh_interval,
+                forming_interval: common.forming_interval,
+                debounce: common.debounce,
+                min_backoff: Duration::from_millis(250),
+                max_backoff: common.refresh_interval.max(Duration::from_secs(2)),
             }),
+            wrap_transport: Some(self.wrap_transport(common)),
         };
         let launcher = LauncherSource::Kube {
             render: RenderSettings::default(),
@@ -329,6 +363,19 @@ impl Party {
             }
         }));
         Ok(())
+    }
+
+    /// Counts the operator's fetches and injects the simulation's outage.
+    fn wrap_transport(&self, common: &Common) -> TransportWrapper {
+        let fetches = Arc::clone(&self.fetches);
+        let outage = common.outage.clone();
+        Box::new(move |inner| {
+            let counted: Arc<dyn PartnerTransport> = Arc::new(CountedFetches { inner, fetches });
+            match outage {
+                Some(outage) => Arc::new(OutageTransport::new(counted, outage)),
+                None => counted,
+            }
+        })
     }
 
     /// Binds the partner-info port again after the operator released it.
@@ -360,12 +407,13 @@ impl Party {
         if self.driver.is_some() {
             return;
         }
-        let driver = SimulationDriver::new(
+        let driver = SimulationDriver::counting(
             self.client.clone(),
             &common.namespace,
             &common.vc,
             self.name.as_str(),
             common.print.clone(),
+            Arc::clone(&self.harness_writes),
         );
         self.driver = Some(Task::spawn(move |stop| driver.run(stop)));
     }

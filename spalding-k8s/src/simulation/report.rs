@@ -87,6 +87,44 @@ pub fn state_name(state: VirtualCloudState) -> String {
     .to_owned()
 }
 
+/// A party's counters at one moment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Write requests its API server received.
+    pub writes: u64,
+    /// Of those, the ones the simulation itself sent (VirtualCloud,
+    /// admissions, the driver's patches).
+    pub harness_writes: u64,
+    /// Partner documents its operator fetched.
+    pub fetches: u64,
+}
+
+impl Counts {
+    /// Writes the controller sent.
+    pub fn controller_writes(&self) -> u64 {
+        self.writes.saturating_sub(self.harness_writes)
+    }
+
+    pub(super) fn since(&self, earlier: &Self) -> Self {
+        Self {
+            writes: self.writes.saturating_sub(earlier.writes),
+            harness_writes: self.harness_writes.saturating_sub(earlier.harness_writes),
+            fetches: self.fetches.saturating_sub(earlier.fetches),
+        }
+    }
+}
+
+/// What happened while every party was ready and at rest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AtRest {
+    /// How long.
+    pub duration: Duration,
+    /// Writes the controller sent meanwhile.
+    pub writes: u64,
+    /// Partner documents its operator fetched meanwhile.
+    pub fetches: u64,
+}
+
 /// How one party ended.
 #[derive(Debug, Clone)]
 pub struct PartyReport {
@@ -94,10 +132,16 @@ pub struct PartyReport {
     pub name: String,
     /// The VC's last seen state.
     pub state: Option<VirtualCloudState>,
-    /// Time from the start until the VC was seen `ready`.
+    /// Time from creating the VirtualClouds until the VC was seen `ready`
+    /// (the set-up before, identities and servers, is not included).
     pub ready_after: Option<Duration>,
-    /// Write requests its API server received.
+    /// Write requests the controller sent until every party was ready
+    /// (until the end when not every party got ready).
     pub writes: u64,
+    /// Write requests the simulation itself sent meanwhile.
+    pub harness_writes: u64,
+    /// Writes and fetches at rest, when the simulation lingered.
+    pub at_rest: Option<AtRest>,
     /// Its VC's conditions that do not hold, as `type=status (reason): message`.
     pub blocking: Vec<String>,
     /// How many resourceVersions of the MAC key share Secret were seen
@@ -119,6 +163,8 @@ pub struct Report {
     pub elapsed: Duration,
     /// Every party, in order.
     pub parties: Vec<PartyReport>,
+    /// The configured waits the time to ready includes, described.
+    pub waits: String,
 }
 
 impl Report {
@@ -126,16 +172,33 @@ impl Report {
         parties: &[Party],
         statuses: &[PartyStatus],
         elapsed: Duration,
-        keep_objects: bool,
+        options: &super::Options,
+        at_ready: Option<&[Counts]>,
+        at_rest: Option<&[AtRest]>,
     ) -> Self {
+        let keep_objects = options.keep_objects;
         let parties: Vec<PartyReport> = parties
             .iter()
             .zip(statuses)
-            .map(|(party, seen)| PartyReport {
+            .enumerate()
+            .map(|(index, (party, seen))| {
+                let counted = at_ready
+                    .and_then(|counts| counts.get(index).copied())
+                    .unwrap_or_else(|| super::counts(party));
+                (
+                    party,
+                    seen,
+                    counted,
+                    at_rest.and_then(|r| r.get(index).copied()),
+                )
+            })
+            .map(|(party, seen, counted, at_rest)| PartyReport {
                 name: party.name.as_str().to_owned(),
                 state: seen.state,
                 ready_after: seen.ready_after,
-                writes: party.server.writes(),
+                writes: counted.controller_writes(),
+                harness_writes: counted.harness_writes,
+                at_rest,
                 blocking: seen.blocking(),
                 mac_key_secret_versions: seen.mac_key_secret_versions.len(),
                 faults: party.server.fault_counts(),
@@ -152,6 +215,15 @@ impl Report {
                 .all(|p| p.state == Some(VirtualCloudState::Ready)),
             elapsed,
             parties,
+            waits: format!(
+                "configured waits: controller debounce {:?}, forming interval {:?}, \
+                 refresh interval {:?}; driver fallback poll {:?}; monitor poll {:?}",
+                options.debounce,
+                options.forming_interval,
+                options.refresh_interval,
+                super::driver::POLL_INTERVAL,
+                super::MONITOR_INTERVAL,
+            ),
         }
     }
 
@@ -167,7 +239,7 @@ impl Report {
                 .unwrap_or(self.elapsed);
             let _ = writeln!(
                 out,
-                "all {} parties ready after {:.1} s",
+                "all {} parties ready {:.2} s after the VirtualClouds were created",
                 self.parties.len(),
                 slowest.as_secs_f64()
             );
@@ -181,15 +253,30 @@ impl Report {
         for p in &self.parties {
             let state = p.state.map_or("unknown".to_owned(), state_name);
             let ready = p.ready_after.map_or(String::new(), |d| {
-                format!(" after {:.1} s", d.as_secs_f64())
+                format!(" after {:.2} s", d.as_secs_f64())
             });
-            let _ = writeln!(out, "{}: {state}{ready}, {} API writes", p.name, p.writes);
+            let _ = write!(
+                out,
+                "{}: {state}{ready}, {} API writes by the controller (+{} by the simulation)",
+                p.name, p.writes, p.harness_writes
+            );
+            if let Some(rest) = &p.at_rest {
+                let _ = write!(
+                    out,
+                    "; at rest for {:.0} s: {} writes, {} partner documents fetched",
+                    rest.duration.as_secs_f64(),
+                    rest.writes,
+                    rest.fetches
+                );
+            }
+            let _ = writeln!(out);
             if !self.ready {
                 for condition in &p.blocking {
                     let _ = writeln!(out, "  {condition}");
                 }
             }
         }
+        let _ = writeln!(out, "{}", self.waits);
         out.trim_end().to_owned()
     }
 }

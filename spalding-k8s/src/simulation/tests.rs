@@ -81,6 +81,7 @@ async fn parties_reach_ready(parties: usize) -> Result {
         parties,
         auto_admit: true,
         timeout: Duration::from_secs(90),
+        linger: Duration::from_secs(2),
         ..Options::default()
     };
     let report = run(options, print).await?;
@@ -97,6 +98,13 @@ async fn parties_reach_ready(parties: usize) -> Result {
         );
         assert!(party.writes > 0);
         assert!(party.blocking.is_empty(), "{:?}", party.blocking);
+        let rest = party.at_rest.ok_or("the simulation lingered at rest")?;
+        assert_eq!(rest.writes, 0, "{}: no write at rest", party.name);
+        assert!(
+            rest.fetches > 0,
+            "{}: it keeps fetching its partners' documents at the refresh interval",
+            party.name
+        );
     }
     let last = parties - 1;
     assert!(

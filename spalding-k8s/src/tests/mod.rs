@@ -10,5 +10,6 @@ pub(crate) mod fixtures;
 mod key_material;
 mod lifecycle;
 mod operator;
+mod pacing;
 mod replicas;
 mod scenarios;
