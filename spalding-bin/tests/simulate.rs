@@ -62,7 +62,7 @@ fn two_parties_reach_ready_and_every_object_is_emitted() {
         "party-0: created → admission",
         "party-1: admitted party-0 (sha256:",
         "party-1: starting → ready",
-        "all 2 parties ready after ",
+        "all 2 parties ready ",
         "API writes",
         &format!("wrote every object to {}", dir.display()),
     ] {

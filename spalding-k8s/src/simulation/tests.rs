@@ -115,7 +115,7 @@ async fn parties_reach_ready(parties: usize) -> Result {
     assert!(
         report
             .to_text()
-            .starts_with(&format!("all {parties} parties ready after ")),
+            .starts_with(&format!("all {parties} parties ready ")),
         "{}",
         report.to_text()
     );
@@ -250,8 +250,12 @@ async fn restart_party_0_in(
     sim.wait_for(&what, REACH, in_it).await?;
     let before = mac_share(sim, 0).await?;
     sim.restart_operator(0).await?;
-    sim.expect_for(&what, Duration::from_millis(1500), in_it)
-        .await?;
+    // `starting` is not held: with the default templates (Klyshko's objects
+    // are ready once they exist) it ends as soon as the services are applied.
+    if state != VirtualCloudState::Starting {
+        sim.expect_for(&what, Duration::from_millis(1500), in_it)
+            .await?;
+    }
     assert_eq!(
         mac_share(sim, 0).await?,
         before,
@@ -267,7 +271,8 @@ async fn an_operator_restarted_in_every_state_keeps_its_mac_key_share() -> Resul
         ..Options::default()
     };
     let mut sim = Simulation::start(options, quiet()).await?;
-    // Without its driver, party 0 waits in initializing and in starting.
+    // Without its driver, party 0 waits in initializing (its key generation
+    // Job does not complete); starting passes as soon as its services exist.
     sim.stop_driver(0).await?;
 
     let none = restart_party_0_in(&mut sim, VirtualCloudState::Admission).await?;
