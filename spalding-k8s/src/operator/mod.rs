@@ -64,6 +64,10 @@ use crate::transport::{HttpsTransport, TransportBuildError, TransportOptions};
 /// The name Events are reported under.
 pub const CONTROLLER_NAME: &str = "spalding";
 
+/// How long the controller may take to stop after shutdown is asked for
+/// (running reconciles finish) before it is abandoned.
+pub const CONTROLLER_STOP_GRACE: Duration = Duration::from_secs(10);
+
 /// Where the operator's key-generation launcher comes from.
 pub enum LauncherSource {
     /// This launcher, as it is (a simulation, or an embedding's own).
@@ -373,14 +377,30 @@ pub async fn run_with(
             }
         }
     };
-    let controller = reconcile_while_leading(
-        client,
-        ctx,
-        namespace,
-        config.leader_election.clone(),
-        Arc::clone(&metrics),
-        stop_rx.clone(),
-    );
+    let controller = {
+        let leading = reconcile_while_leading(
+            client,
+            ctx,
+            namespace,
+            config.leader_election.clone(),
+            Arc::clone(&metrics),
+            stop_rx.clone(),
+        );
+        let stop = stopped(stop_rx.clone());
+        async move {
+            // kube-runtime's controller does not end when told to stop
+            // before its first list of VirtualClouds completed (an API
+            // server that does not answer): give it a grace period, then
+            // drop it (a held Lease then expires instead of being released).
+            tokio::select! {
+                () = leading => {}
+                () = async {
+                    stop.await;
+                    tokio::time::sleep(CONTROLLER_STOP_GRACE).await;
+                } => warn!(grace = ?CONTROLLER_STOP_GRACE, "the controller did not stop in time; abandoned"),
+            }
+        }
+    };
     let serving = {
         let stop = stopped(stop_rx.clone());
         let stop_tx = Arc::clone(&stop_tx);

@@ -392,3 +392,52 @@ async fn the_operator_refuses_to_start_without_its_identity() {
     let error = result.unwrap_err().to_string();
     assert!(error.contains("/nonexistent/tls.crt"), "{error}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_operator_stops_within_its_grace_period_when_the_api_server_never_answers() {
+    let identity = VcpIdentity::generate("a", &["a.example".into()]).unwrap();
+    let dir = std::env::temp_dir().join(format!("spalding-operator-hung-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let pems = identity.pems();
+    std::fs::write(dir.join("tls.crt"), &pems.tls_crt).unwrap();
+    std::fs::write(dir.join("tls.key"), &pems.tls_key).unwrap();
+    // Every request is held, never answered: the controller's first list of
+    // VirtualClouds never completes.
+    let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Some(request) = handle.next_request().await {
+            held.push(request);
+        }
+    });
+    let config = OperatorConfig {
+        party: name("a"),
+        endpoint: endpoint("a"),
+        namespace: Some(NS.into()),
+        identity: IdentitySource::Files {
+            certificate: dir.join("tls.crt"),
+            key: dir.join("tls.key"),
+        },
+        partner_info_address: free_address(),
+        partner_info_tls: PartnerInfoTls::PlainHttp,
+        health_address: free_address(),
+        refresh_interval: Duration::from_secs(60),
+        transport: TransportOptions::default(),
+        instance: None,
+        metrics_address: None,
+        leader_election: None,
+    };
+    let run = crate::operator::run(
+        config,
+        Client::new(service, NS),
+        crate::operator::LauncherSource::Given(Arc::new(SimulatedLauncher::new())),
+        tokio::time::sleep(Duration::from_millis(100)),
+    );
+    let limit = crate::operator::CONTROLLER_STOP_GRACE + Duration::from_secs(5);
+    let result = tokio::time::timeout(limit, run).await;
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        result.is_ok_and(|r| r.is_ok()),
+        "the operator stops within its grace period"
+    );
+}
