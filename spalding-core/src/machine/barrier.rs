@@ -82,14 +82,16 @@ pub(crate) struct PartnerEval<'a> {
     pub verdict: Verdict,
 }
 
-/// Evaluates what can be said of one partner alone. `binding` is the
-/// fingerprint an unpinned admission would be bound to.
+/// Evaluates what can be said of one partner alone. `player_id` is our own
+/// position in the group: where a partner that sees the group as we do lists
+/// us, tried before searching its view.
 pub(crate) fn evaluate<'a>(
     partner: &'a Partner,
     observation: Option<&'a PartnerObservation>,
     admissions: &'a [&'a Admission],
     ours: &ValidatedParameters,
     identity: &LocalIdentity,
+    player_id: usize,
 ) -> PartnerEval<'a> {
     let (document, fetch_error) = match observation.map(|o| &o.fetch) {
         Some(Fetch::Fetched(doc)) => (Some(doc.as_ref()), None),
@@ -127,11 +129,18 @@ pub(crate) fn evaluate<'a>(
         None => (Vec::new(), stored_status.is_some_and(|s| s.compatible)),
     };
     let admitted_us = match document {
+        // Member names are unique (verification refuses duplicates), so the
+        // hinted position, when it holds our name, is the one a search finds.
         Some(doc) => doc
             .members
-            .binary_search_by(|m| m.name.cmp(&identity.name))
-            .ok()
-            .and_then(|i| doc.members.get(i))
+            .get(player_id)
+            .filter(|m| m.name == identity.name)
+            .or_else(|| {
+                doc.members
+                    .binary_search_by(|m| m.name.cmp(&identity.name))
+                    .ok()
+                    .and_then(|i| doc.members.get(i))
+            })
             .is_some_and(|m| {
                 m.admitted && m.fingerprint.as_ref() == Some(identity.certificate.fingerprint())
             }),

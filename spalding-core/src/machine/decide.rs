@@ -132,6 +132,8 @@ fn decide_valid(obs: &Observed, spec: &ValidatedSpec) -> Plan {
             });
         }
     };
+    let me = &obs.identity;
+    let player_id = spec.partners.partition_point(|p| p.name < me.name);
     let (mut next_observation, mut next_admission) = (0, 0);
     let mut evals: Vec<PartnerEval<'_>> = Vec::with_capacity(spec.partners.len());
     for partner in &spec.partners {
@@ -167,14 +169,13 @@ fn decide_valid(obs: &Observed, spec: &ValidatedSpec) -> Plan {
             own,
             &spec.parameters,
             &obs.identity,
+            player_id,
         ));
     }
     for o in observations.get(next_observation..).unwrap_or_default() {
         removed(o, &mut actions);
     }
 
-    let me = &obs.identity;
-    let player_id = evals.partition_point(|e| e.partner.name < me.name);
     let mut lines: Vec<Line<'_>> = Vec::with_capacity(evals.len() + 1);
     for (index, eval) in evals.iter().enumerate() {
         if index == player_id {
