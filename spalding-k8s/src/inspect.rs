@@ -1,11 +1,13 @@
 //! `spalding partner inspect`: what an operator runs before admitting a
 //! partner. Fetches the partner's document through the hardened
 //! [`HttpsTransport`] (limits and signature), verifies its content with the
-//! core's [`PartnerDocument::verify`] against the VC name and the endpoint it
-//! was fetched from, compares its parameters with ours
+//! core's [`PartnerDocument::verify`] against the VC name and the endpoint
+//! it was fetched from, compares its parameters with ours
 //! ([`spalding_core::parameters::compatibility`]), and renders party,
 //! endpoint, parameters, compatibility, certificate (subject, SANs, validity,
 //! fingerprint) and the partner's membership view as text or JSON.
+//!
+//! [`PartnerDocument::verify`]: spalding_core::document::PartnerDocument::verify
 
 use std::fmt::Write as _;
 

@@ -9,9 +9,9 @@
 //! VC unless the user asks otherwise and so is never garbage-collected with
 //! it. The MAC key Secret is created with a plain POST (create-only: an
 //! existing Secret is never replaced or read back). Status is applied on the
-//! status subresource. [`objects`] builds the objects; [`port`] implements the
+//! status subresource. [`objects`] builds the objects; `port` implements the
 //! port; [`lifecycle`] applies what the core renders (settings, TLS Secret,
-//! foundation services, Istio objects); [`cleanup`] removes what Spalding
+//! foundation services, Istio objects); `cleanup` removes what Spalding
 //! created when a VC is deleted.
 
 mod cleanup;

@@ -29,13 +29,13 @@
 pub mod ca;
 pub mod driver;
 pub mod monitor;
+mod options;
 pub mod party;
 pub mod report;
 
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -50,9 +50,10 @@ use tokio::time::Instant;
 
 use self::ca::SimulationCa;
 pub use self::monitor::PartyStatus;
+pub use self::options::Options;
 use self::party::{Common, Party};
 pub use self::report::{AtRest, Counts, PartyReport, Report};
-use crate::apiserver::faults::{FaultPlan, Outage};
+use crate::apiserver::faults::Outage;
 use crate::crd::{MpcParameters, VirtualCloud, VirtualCloudPartnerEntry, VirtualCloudSpec};
 
 /// Where progress lines go.
@@ -60,69 +61,6 @@ pub type Print = Arc<dyn Fn(&str) + Send + Sync>;
 
 /// How often the monitor looks at every party.
 const MONITOR_INTERVAL: Duration = Duration::from_millis(50);
-
-/// What to simulate.
-#[derive(Debug, Clone)]
-pub struct Options {
-    /// Number of parties (at least 2).
-    pub parties: usize,
-    /// Admit every partner automatically, pinned to its fingerprint.
-    pub auto_admit: bool,
-    /// Write every object of every API server here, one folder per party.
-    pub emit: Option<PathBuf>,
-    /// Give up after this long ([`run`] only).
-    pub timeout: Duration,
-    /// The VirtualCloud's name.
-    pub virtual_cloud: String,
-    /// The namespace of the VirtualCloud in every party's API server.
-    pub namespace: String,
-    /// The operators' partner refresh interval (a ready VC at rest).
-    pub refresh_interval: Duration,
-    /// The controllers' forming interval: how soon a VC that is not ready,
-    /// or whose last reconcile acted, is reconciled again.
-    pub forming_interval: Duration,
-    /// The controllers' debounce after watch events.
-    pub debounce: Duration,
-    /// How long to stay at rest once every party is ready, counting the
-    /// writes and partner fetches meanwhile.
-    pub linger: Duration,
-    /// Parameters of single parties (by index) instead of the Carbyne Stack defaults.
-    pub parameters: BTreeMap<usize, Parameters>,
-    /// Parties (by index) whose operator [`Simulation::start`] does not
-    /// start: until [`Simulation::start_operator`], their partner-info
-    /// endpoint refuses connections and their VC is not reconciled.
-    pub late_operators: BTreeSet<usize>,
-    /// Faults every API server injects (each party's seed is the plan's
-    /// plus its index); none by default.
-    pub faults: FaultPlan,
-    /// A party (by index) whose partner-info endpoint every other party
-    /// cannot reach for a while: (party, from the operator's start, how long).
-    pub outage: Option<(usize, Duration, Duration)>,
-    /// Keep every object of every API server in the report (Secrets included).
-    pub keep_objects: bool,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Self {
-            parties: 3,
-            auto_admit: false,
-            emit: None,
-            timeout: Duration::from_secs(120),
-            virtual_cloud: "demo".to_owned(),
-            namespace: "default".to_owned(),
-            refresh_interval: Duration::from_secs(1),
-            forming_interval: Duration::from_millis(100),
-            debounce: Duration::from_millis(20),
-            linger: Duration::ZERO,
-            parameters: BTreeMap::new(),
-            late_operators: BTreeSet::new(),
-            faults: FaultPlan::none(),
-            outage: None,
-            keep_objects: false,
-        }
-    }
-}
 
 /// Why a simulation could not run or a hook failed (reaching [`run`]'s
 /// timeout is not an error: see [`Report::ready`]).
