@@ -13,6 +13,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, header};
 use http_body_util::Full;
+use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -66,6 +67,21 @@ pub async fn serve(
     readiness: Arc<Readiness>,
     shutdown: impl Future<Output = ()>,
 ) {
+    let respond = move |request: &Request<Incoming>| probe(&readiness, request);
+    serve_http("probe", listener, respond, shutdown).await;
+}
+
+/// Answers each HTTP/1.1 request on `listener` with `respond` until
+/// `shutdown` resolves, then lets open connections finish for up to 2 s;
+/// `server` names it in logs. The probe and the metrics servers.
+pub(crate) async fn serve_http<F>(
+    server: &'static str,
+    listener: TcpListener,
+    respond: F,
+    shutdown: impl Future<Output = ()>,
+) where
+    F: Fn(&Request<Incoming>) -> Response<Full<Bytes>> + Clone + Send + Sync + 'static,
+{
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
@@ -74,15 +90,15 @@ pub async fn serve(
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
                 Err(error) => {
-                    tracing::warn!(%error, "probe server: accept failed");
+                    tracing::warn!(%error, server, "accept failed");
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
             },
         };
-        let readiness = Arc::clone(&readiness);
+        let respond = respond.clone();
         let service = service_fn(move |request| {
-            let response = probe(&readiness, &request);
+            let response = respond(&request);
             async move { Ok::<_, Infallible>(response) }
         });
         let connection = http1::Builder::new()
@@ -92,7 +108,7 @@ pub async fn serve(
         let watched = graceful.watch(connection);
         tokio::spawn(async move {
             if let Err(error) = watched.await {
-                tracing::debug!(%error, "probe connection ended with an error");
+                tracing::debug!(%error, server, "connection ended with an error");
             }
         });
     }
