@@ -296,17 +296,20 @@ async fn get(address: SocketAddr, path: &str) -> Option<String> {
     Some(response)
 }
 
-#[tokio::test]
-async fn the_operator_serves_documents_turns_ready_and_stops_on_shutdown() {
+/// A fresh VCP identity for party `a` as PEM files in a new folder `name-<pid>`.
+fn identity_files(name: &str) -> std::path::PathBuf {
     let identity = VcpIdentity::generate("a", &["a.example".into()]).unwrap();
-    let dir = std::env::temp_dir().join(format!("spalding-operator-test-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let pems = identity.pems();
     std::fs::write(dir.join("tls.crt"), &pems.tls_crt).unwrap();
     std::fs::write(dir.join("tls.key"), &pems.tls_key).unwrap();
-    let (document, json) = signed_document();
-    let client = permissive_api_server(vec![document_map(NS, &json, true)]);
-    let config = OperatorConfig {
+    dir
+}
+
+/// Party `a` serving plain HTTP on free ports with the identity in `dir`.
+fn files_config(dir: &std::path::Path) -> OperatorConfig {
+    OperatorConfig {
         party: name("a"),
         endpoint: endpoint("a"),
         namespace: Some(NS.into()),
@@ -322,7 +325,15 @@ async fn the_operator_serves_documents_turns_ready_and_stops_on_shutdown() {
         instance: None,
         metrics_address: None,
         leader_election: None,
-    };
+    }
+}
+
+#[tokio::test]
+async fn the_operator_serves_documents_turns_ready_and_stops_on_shutdown() {
+    let dir = identity_files("spalding-operator-test");
+    let (document, json) = signed_document();
+    let client = permissive_api_server(vec![document_map(NS, &json, true)]);
+    let config = files_config(&dir);
     let (partner_info, health) = (config.partner_info_address, config.health_address);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let operator = tokio::spawn(crate::operator::run(
@@ -395,12 +406,7 @@ async fn the_operator_refuses_to_start_without_its_identity() {
 
 #[tokio::test(start_paused = true)]
 async fn the_operator_stops_within_its_grace_period_when_the_api_server_never_answers() {
-    let identity = VcpIdentity::generate("a", &["a.example".into()]).unwrap();
-    let dir = std::env::temp_dir().join(format!("spalding-operator-hung-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let pems = identity.pems();
-    std::fs::write(dir.join("tls.crt"), &pems.tls_crt).unwrap();
-    std::fs::write(dir.join("tls.key"), &pems.tls_key).unwrap();
+    let dir = identity_files("spalding-operator-hung");
     // Every request is held, never answered: the controller's first list of
     // VirtualClouds never completes.
     let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
@@ -410,23 +416,7 @@ async fn the_operator_stops_within_its_grace_period_when_the_api_server_never_an
             held.push(request);
         }
     });
-    let config = OperatorConfig {
-        party: name("a"),
-        endpoint: endpoint("a"),
-        namespace: Some(NS.into()),
-        identity: IdentitySource::Files {
-            certificate: dir.join("tls.crt"),
-            key: dir.join("tls.key"),
-        },
-        partner_info_address: free_address(),
-        partner_info_tls: PartnerInfoTls::PlainHttp,
-        health_address: free_address(),
-        refresh_interval: Duration::from_secs(60),
-        transport: TransportOptions::default(),
-        instance: None,
-        metrics_address: None,
-        leader_election: None,
-    };
+    let config = files_config(&dir);
     let run = crate::operator::run(
         config,
         Client::new(service, NS),
