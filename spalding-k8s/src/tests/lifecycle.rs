@@ -353,6 +353,42 @@ async fn an_unchanged_tls_secret_is_not_applied_again() {
 }
 
 #[tokio::test]
+async fn a_repeated_event_is_recorded_once() {
+    use spalding_core::ports::{Event, EventKind};
+    const EVENTS: &str = "/apis/events.k8s.io/v1/namespaces/default/events?";
+    let (client, server) = ApiServer::new();
+    let cluster = cluster(client);
+    let failed = Event {
+        kind: EventKind::Warning,
+        reason: "FetchFailed",
+        message: "b: connection refused".to_owned(),
+    };
+    let changed = Event {
+        kind: EventKind::Normal,
+        reason: "StateChanged",
+        message: "state admission → initializing".to_owned(),
+    };
+    let server = server.play_with(
+        vec![
+            Exchange::get(format!("{VCS}/foo")).answer(vc_json()),
+            Exchange::new(Method::POST, EVENTS)
+                .body(json!({"reason": "FetchFailed", "note": "b: connection refused"})),
+            Exchange::new(Method::POST, EVENTS).body(json!({"reason": "StateChanged"})),
+        ],
+        |step, body, answers| {
+            if step > 0 {
+                answers.push(body.clone());
+            }
+        },
+    );
+    cluster.record_event(&key(), &failed).await.unwrap();
+    cluster.record_event(&key(), &failed).await.unwrap();
+    cluster.record_event(&key(), &changed).await.unwrap();
+    cluster.record_event(&key(), &failed).await.unwrap();
+    finish(server).await;
+}
+
+#[tokio::test]
 async fn an_existing_mac_key_secret_keeps_its_share() {
     let (client, server) = ApiServer::new();
     let cluster = cluster(client);
