@@ -107,6 +107,38 @@ pub struct VerifiedDocument {
     /// them; `None` otherwise. Lets the group barrier compare a partner's view
     /// with ours in constant time.
     pub mutual_digest: Option<ViewDigest>,
+    /// Digest of the document's content: everything in it a partner acts
+    /// on, not its state nor its sequence number. Two documents with equal
+    /// digests differ at most in the state they report.
+    pub content_digest: ViewDigest,
+}
+
+/// A 128-bit XXH3 digest of what a partner acts on in a document: the
+/// parameters, the certificate's fingerprint and every member's name,
+/// endpoint, fingerprint and admission (`members` sorted by name) —
+/// everything but the state (and the sequence number, which is not in the
+/// body). Like [`ViewDigest`] it tells accidental differences apart, which
+/// is all the rollback bookkeeping needs
+/// ([`crate::partner::PartnerStatus::content_digest`]): the documents it
+/// compares were all verified as signed by the partner.
+fn content_digest(
+    parameters: &ValidatedParameters,
+    fingerprint: &Fingerprint,
+    members: &[MemberView],
+) -> Result<ViewDigest, DocumentError> {
+    #[derive(Serialize)]
+    struct Content<'a> {
+        parameters: &'a ValidatedParameters,
+        fingerprint: &'a Fingerprint,
+        members: &'a [MemberView],
+    }
+    let bytes = serde_json::to_vec(&Content {
+        parameters,
+        fingerprint,
+        members,
+    })
+    .map_err(|e| DocumentError::Encoding(e.to_string()))?;
+    Ok(xxh3_128_with_seed(&bytes, 4))
 }
 
 /// A 128-bit XXH3 digest of a membership view: names, endpoints and
@@ -249,6 +281,7 @@ impl PartnerDocument {
             })
             .collect::<Option<Vec<_>>>()
             .map(|all| view_digest(all.into_iter()));
+        let content_digest = content_digest(&body.parameters, certificate.fingerprint(), &members)?;
         Ok(VerifiedDocument {
             party: body.party.clone(),
             parameters: body.parameters.clone(),
@@ -257,6 +290,7 @@ impl PartnerDocument {
             state: body.state,
             sequence: self.sequence,
             mutual_digest,
+            content_digest,
         })
     }
 }

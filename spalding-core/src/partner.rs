@@ -71,9 +71,18 @@ pub struct PartnerStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_fetch_error: Option<String>,
     /// Sequence number of the last document accepted from the partner; a
-    /// document with a lower one is refused as a rollback.
+    /// document with a lower one is refused as a rollback. One exception
+    /// saves a write per state change of the partner: a document numbered
+    /// exactly one higher whose content ([`Self::content_digest`]) is the
+    /// same leaves it as it is. Then the only document a rollback could
+    /// still bring back is the one numbered here, which says the same but
+    /// the partner's state: nothing `decide` acts on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sequence: Option<u64>,
+    /// Digest of the content of the document numbered [`Self::sequence`]:
+    /// everything in it but the state (`VerifiedDocument::content_digest`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_digest: Option<crate::document::ViewDigest>,
 }
 
 /// A partner as stored at this party.

@@ -451,3 +451,31 @@ proptest! {
         }
     }
 }
+
+/// The writes of a whole lifecycle, per party, pinned: with the in-memory
+/// adapters and lockstep rounds the count is deterministic, so any extra
+/// write a change adds (a status written again, a document republished, a
+/// partner's status bumped) fails here; a change that saves writes updates
+/// the figures. Before partner statuses stopped recording republishes that
+/// changed only the partner's state: 36, 35, 34 (three parties) and 71–76
+/// (eight). The Kubernetes adapter's own writes (the Job, the TLS Secret,
+/// Events) are bounded in `spalding-k8s/src/simulation/tests.rs`.
+#[test]
+fn writes_per_lifecycle_are_pinned() {
+    let names = [
+        "apple", "banana", "cherry", "date", "elder", "fig", "grape", "hazel",
+    ];
+    for (parties, pinned) in [
+        (3, vec![33, 31, 31]),
+        (8, vec![63, 63, 63, 63, 63, 63, 61, 61]),
+    ] {
+        let federation = federation(&names[..parties]);
+        form(&federation, 30);
+        let writes: Vec<u64> = federation
+            .parties()
+            .iter()
+            .map(|p| p.cluster.writes())
+            .collect();
+        assert_eq!(writes, pinned, "writes per party with {parties} parties");
+    }
+}

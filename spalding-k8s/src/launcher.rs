@@ -15,7 +15,8 @@
 //! start and finally calls Istio's `quitquitquit` so the sidecar lets the
 //! pod complete) and has a backoff limit. The formation it was launched
 //! for is recorded in the Job's annotation [`FORMATION_ANNOTATION`]: a
-//! launch for another player set deletes the Job and creates it anew.
+//! launch for another player set finds the Job there (409 on create),
+//! deletes it and creates it anew.
 //! Phases are read from the Job status.
 
 use std::collections::BTreeMap;
@@ -470,7 +471,8 @@ impl MpcLauncher for KubeLauncher {
     /// GET the VC (owner); POST the PVC (409 kept); APPLY the players
     /// ConfigMap, the MPC Service, the TLS Secret (with an identity) and
     /// the Istio exposure (LIST and DELETE
-    /// stale egress objects); DELETE a Job of another formation; POST the Job.
+    /// stale egress objects); POST the Job, and only when one exists (of
+    /// another formation) DELETE it and POST again.
     async fn launch_key_generation(
         &self,
         vc: &VcKey,
@@ -520,6 +522,16 @@ impl MpcLauncher for KubeLauncher {
         self.expose_mpc(vc, formation, &owner).await?;
         let jobs: Api<Job> = Api::namespaced(self.client.clone(), ns);
         let name = job_name(&vc.name);
+        let job = self.job(vc, formation, &owner)?;
+        // A launch is planned only when no Job of this formation exists, so
+        // usually there is none: create first, and only on AlreadyExists
+        // delete the Job of the other formation and create again (one
+        // write in the usual case instead of a DELETE of nothing first).
+        match jobs.create(&PostParams::default(), &job).await {
+            Ok(_) => return Ok(()),
+            Err(e) if is(409, &e) => {}
+            Err(e) => return Err(error(format!("create Job {ns}/{name}"), &e)),
+        }
         let delete = DeleteParams {
             propagation_policy: Some(PropagationPolicy::Background),
             ..DeleteParams::default()
@@ -529,7 +541,7 @@ impl MpcLauncher for KubeLauncher {
             Err(e) if is(404, &e) => {}
             Err(e) => return Err(error(format!("delete Job {ns}/{name}"), &e)),
         }
-        jobs.create(&PostParams::default(), &self.job(vc, formation, &owner)?)
+        jobs.create(&PostParams::default(), &job)
             .await
             .map_err(|e| error(format!("create Job {ns}/{name}"), &e))?;
         Ok(())

@@ -1,7 +1,7 @@
 //! `spalding status`: what an operator reads about their VirtualClouds —
 //! state, player number, conditions, what the VC waits for next — and each
 //! partner (fingerprint, admitted, partner admitted us, compatible,
-//! reachable, last accepted sequence number, last fetch error).
+//! reachable, recorded sequence number, last fetch error).
 //!
 //! [`report`] and [`render_text`] are pure, so the output is tested as text;
 //! [`collect`] reads the resources through kube, and [`client`] builds a
@@ -91,7 +91,8 @@ pub struct PartnerReport {
     pub compatible: bool,
     /// Its last fetch succeeded.
     pub reachable: bool,
-    /// The sequence number of its last accepted document.
+    /// The sequence number recorded for it: of its last accepted document,
+    /// or one less when that one changed only the partner's state.
     pub sequence: Option<u64>,
     /// Why its last fetch failed.
     pub last_fetch_error: Option<String>,

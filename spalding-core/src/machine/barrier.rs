@@ -238,13 +238,33 @@ pub(crate) fn status_matches(stored: &PartnerStatus, eval: &PartnerEval<'_>) -> 
         && stored.partner_admitted_us == eval.admitted_us
         && stored.reachable == eval.document.is_some()
         && stored.last_fetch_error.as_deref() == eval.fetch_error
-        && stored.sequence == sequence_of(eval, Some(stored))
+        && sequence_settled(stored, eval)
         && (eval.mismatches.is_empty()
             || stored
                 .incompatibilities
                 .iter()
                 .zip(&eval.mismatches)
                 .all(|(s, m)| *s == m.to_string()))
+}
+
+/// Whether the stored sequence number and content digest may stay as they
+/// are: nothing was fetched, or the document fetched is the stored one, or
+/// the next one (numbered one higher) with the same content — a republish
+/// that changed only the partner's state. Any other document is recorded:
+/// one numbered two or more higher may follow documents this party never
+/// saw, whose content it cannot vouch for, so a rollback to them must be
+/// refused. The rollback check ([`crate::Reconciler`]) then still refuses
+/// every document older than the stored one, and the only document between
+/// the stored number and the one accepted is the stored one itself, whose
+/// content equals it.
+fn sequence_settled(stored: &PartnerStatus, eval: &PartnerEval<'_>) -> bool {
+    let Some(doc) = eval.document else {
+        return true;
+    };
+    stored.content_digest == Some(doc.content_digest)
+        && stored
+            .sequence
+            .is_some_and(|s| doc.sequence == s || Some(doc.sequence) == s.checked_add(1))
 }
 
 /// The highest sequence number accepted from the partner.
@@ -275,5 +295,9 @@ pub(crate) fn status_of(eval: &PartnerEval<'_>, previous: Option<&PartnerStatus>
         reachable: eval.document.is_some(),
         last_fetch_error: eval.fetch_error.map(str::to_owned),
         sequence: sequence_of(eval, previous),
+        content_digest: match eval.document {
+            Some(doc) => Some(doc.content_digest),
+            None => previous.and_then(|p| p.content_digest),
+        },
     }
 }

@@ -704,3 +704,63 @@ fn partner_revoking_us_sends_back_to_admission() {
     );
     assert!(mutual.message.contains("alpha"), "{}", mutual.message);
 }
+
+/// A partner's republish that changed only its state, numbered one higher
+/// than the sequence number stored, writes nothing; one numbered two higher
+/// (documents in between were never seen) or with other content is recorded.
+#[test]
+fn a_state_only_republish_keeps_the_stored_sequence() {
+    let full = PartnerSetup {
+        reachable: true,
+        rotated: false,
+        incompatible: false,
+        membership: 0,
+        admits: vec![true; 6],
+        stale_view: vec![false; 6],
+        stored: 1,
+        admissions: vec![0],
+    };
+    let setup = Setup {
+        count: 2,
+        local: 0,
+        partners: vec![full],
+        mac: true,
+        keys: 3,
+        applied: [2, 2, 2],
+        state: State::Ready,
+    };
+    let obs = setup.observed();
+    let rest = apply(&obs, &decide(&obs));
+    assert!(decide(&rest).is_empty());
+    let stored = |obs: &Observed| {
+        obs.partners[0]
+            .stored
+            .as_ref()
+            .and_then(|s| s.status.as_ref())
+            .and_then(|s| s.sequence)
+    };
+    assert_eq!(stored(&rest), Some(1));
+    let republished = |sequence: u64, other_content: bool| {
+        let mut next = rest.clone();
+        let Fetch::Fetched(doc) = &mut next.partners[0].fetch else {
+            panic!("the partner was fetched");
+        };
+        doc.state = State::Starting;
+        doc.sequence = sequence;
+        if other_content {
+            doc.content_digest ^= 1;
+        }
+        next
+    };
+    let status_writes = |plan: &Plan| {
+        plan.actions
+            .iter()
+            .filter(|a| matches!(a, Action::UpdatePartnerStatus { .. }))
+            .count()
+    };
+    assert_eq!(status_writes(&decide(&republished(2, false))), 0);
+    let skipped = decide(&republished(3, false));
+    assert_eq!(status_writes(&skipped), 1, "{:?}", skipped.actions);
+    assert_eq!(stored(&apply(&rest, &skipped)), Some(3));
+    assert_eq!(status_writes(&decide(&republished(2, true))), 1);
+}

@@ -333,9 +333,10 @@ impl KubeCluster {
     }
 }
 
-/// APPLY the TLS Secret (`tls.crt`, `tls.key` = `key`, `cacert`) of
-/// `formation`: written with the configuration, and by the launcher before
-/// key generation, whose Istio objects name it as `credentialName`.
+/// GET the TLS Secret, and unless it already holds the same content, APPLY
+/// it (`tls.crt`, `tls.key` = `key`, `cacert`) for `formation`: written with
+/// the configuration, and by the launcher before key generation, whose
+/// Istio objects name it as `credentialName`.
 pub(crate) async fn apply_tls_secret(
     client: &kube::Client,
     vc: &VcKey,
@@ -358,10 +359,31 @@ pub(crate) async fn apply_tls_secret(
         ),
         ..Secret::default()
     };
-    match Api::<Secret>::namespaced(client.clone(), &vc.namespace)
-        .patch(name, &apply(), &Patch::Apply(&secret))
-        .await
-    {
+    let api = Api::<Secret>::namespaced(client.clone(), &vc.namespace);
+    // Written before key generation and again with the configuration,
+    // usually with the same content: an apply that changes nothing is
+    // still a write, so read first and skip it.
+    match api.get_opt(name).await {
+        Ok(Some(stored)) if holds(&stored, &secret) => return Ok(()),
+        Ok(_) => {}
+        // The request carried nothing secret, but its answer could: report
+        // only the status, as below.
+        Err(kube::Error::Api(status)) => {
+            return Err(ClusterError {
+                operation: format!("read Secret {}/{name}", vc.namespace),
+                message: format!("API server answered {} {}", status.code, status.reason),
+                transient: matches!(status.code, 409 | 429 | 500..),
+            });
+        }
+        Err(_) => {
+            return Err(ClusterError {
+                operation: format!("read Secret {}/{name}", vc.namespace),
+                message: "the request did not complete".to_owned(),
+                transient: true,
+            });
+        }
+    }
+    match api.patch(name, &apply(), &Patch::Apply(&secret)).await {
         Ok(_) => Ok(()),
         // The request carried the private key: report only the status.
         Err(kube::Error::Api(status)) => Err(ClusterError {
@@ -375,6 +397,32 @@ pub(crate) async fn apply_tls_secret(
             transient: true,
         }),
     }
+}
+
+/// Whether `stored` already holds what applying `wanted` would write: the
+/// same type and data, our labels and our owner reference.
+fn holds(stored: &Secret, wanted: &Secret) -> bool {
+    let contains = |have: Option<&BTreeMap<String, String>>,
+                    want: Option<&BTreeMap<String, String>>| {
+        want.into_iter()
+            .flatten()
+            .all(|(k, v)| have.and_then(|h| h.get(k)) == Some(v))
+    };
+    let owned = wanted.metadata.owner_references.iter().flatten().all(|w| {
+        stored
+            .metadata
+            .owner_references
+            .iter()
+            .flatten()
+            .any(|s| s.uid == w.uid && s.controller == w.controller)
+    });
+    stored.type_ == wanted.type_
+        && stored.data == wanted.data
+        && contains(
+            stored.metadata.labels.as_ref(),
+            wanted.metadata.labels.as_ref(),
+        )
+        && owned
 }
 
 fn apply() -> PatchParams {

@@ -21,12 +21,13 @@ mod port;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::{Api, Client, Resource};
-use spalding_core::ports::{ClusterError, DocumentSigner, VcKey};
+use spalding_core::ports::{ClusterError, DocumentSigner, Event, VcKey};
 
 pub use self::cleanup::Cleanup;
 use self::lifecycle::Lifecycle;
@@ -57,14 +58,22 @@ pub fn document_config_map_name(vc: &str) -> String {
     format!("{vc}-partner-document")
 }
 
+/// How long an Event is remembered: the same Event again within this time
+/// is not recorded again ([`Known::events`]).
+const EVENT_MEMORY: Duration = Duration::from_secs(600);
+
 /// What Spalding remembers of a VC between calls of one reconcile: how to
-/// point at it (owner reference, Event reference) and the sequence number of
-/// the document it last read or published.
+/// point at it (owner reference, Event reference), the sequence number of
+/// the document it last read or published, and the Events recorded lately.
 #[derive(Debug, Clone, Default)]
 struct Known {
     owner: Option<OwnerReference>,
     reference: Option<ObjectReference>,
     sequence: Option<u64>,
+    /// Events recorded within [`EVENT_MEMORY`] and when: an Event with the
+    /// same type, reason and message is not written again (kube's Recorder
+    /// would PATCH its series count, one more write saying nothing new).
+    events: Vec<(Event, Instant)>,
 }
 
 /// The [`spalding_core::ports::Cluster`] port against Kubernetes.
@@ -112,6 +121,27 @@ impl KubeCluster {
         let entry = known.entry(vc.clone()).or_default();
         entry.owner = object.controller_owner_ref(&());
         entry.reference = Some(object.object_ref(&()));
+    }
+
+    /// Whether `event` was recorded for `vc` lately; if not, remembers it
+    /// as recorded now. Forgets Events older than [`EVENT_MEMORY`].
+    fn recorded_lately(&self, vc: &VcKey, event: &Event) -> bool {
+        let now = Instant::now();
+        let mut known = self.known();
+        let events = &mut known.entry(vc.clone()).or_default().events;
+        events.retain(|(_, at)| now.duration_since(*at) < EVENT_MEMORY);
+        if events.iter().any(|(e, _)| e == event) {
+            return true;
+        }
+        events.push((event.clone(), now));
+        false
+    }
+
+    /// Forgets that `event` was recorded (its write failed).
+    fn forget_event(&self, vc: &VcKey, event: &Event) {
+        if let Some(known) = self.known().get_mut(vc) {
+            known.events.retain(|(e, _)| e != event);
+        }
     }
 
     /// Forgets a VC (after its deletion).

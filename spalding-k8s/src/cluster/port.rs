@@ -445,10 +445,19 @@ impl Cluster for KubeCluster {
         Ok(())
     }
 
-    /// POST an Event (events.k8s.io/v1) through kube's Recorder.
+    /// POST an Event (events.k8s.io/v1) through kube's Recorder; nothing
+    /// when the same Event (type, reason, message) was recorded for this VC
+    /// in the last ten minutes.
     async fn record_event(&self, vc: &VcKey, event: &Event) -> Result<(), ClusterError> {
         let reference = self.reference(vc).await?;
-        let event = KubeEvent {
+        if self.recorded_lately(vc, event) {
+            debug!(
+                reason = event.reason,
+                "the same Event was recorded lately; not again"
+            );
+            return Ok(());
+        }
+        let kube_event = KubeEvent {
             type_: match event.kind {
                 EventKind::Normal => EventType::Normal,
                 EventKind::Warning => EventType::Warning,
@@ -458,10 +467,11 @@ impl Cluster for KubeCluster {
             action: "Reconcile".to_owned(),
             secondary: None,
         };
-        self.recorder
-            .publish(&event, &reference)
-            .await
-            .map_err(|e| kube_error(format!("record an event on {}", vc_name(vc)), &e))
+        let published = self.recorder.publish(&kube_event, &reference).await;
+        if published.is_err() {
+            self.forget_event(vc, event);
+        }
+        published.map_err(|e| kube_error(format!("record an event on {}", vc_name(vc)), &e))
     }
 
     /// APPLY the VirtualCloud's status subresource.

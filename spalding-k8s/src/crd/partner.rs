@@ -163,9 +163,16 @@ pub struct VirtualCloudPartnerStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_fetch_error: Option<String>,
     /// Sequence number of the last document accepted from the partner; a
-    /// document with a lower one is refused as a rollback.
+    /// document with a lower one is refused as a rollback. A republish
+    /// numbered one higher that changed nothing but the partner's state
+    /// leaves it as it is (see `contentDigest`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sequence: Option<u64>,
+    /// Digest (XXH3-128, hex) of the content of the document numbered
+    /// `sequence`, everything but its state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(pattern(r"^[0-9a-f]{32}$"))]
+    pub content_digest: Option<String>,
 }
 
 /// An operator's decision to trust a partner's certificate. Named freely;
@@ -304,6 +311,7 @@ impl From<&PartnerStatus> for VirtualCloudPartnerStatus {
             reachable: s.reachable,
             last_fetch_error: s.last_fetch_error.clone(),
             sequence: s.sequence,
+            content_digest: s.content_digest.map(|d| format!("{d:032x}")),
         }
     }
 }
@@ -321,6 +329,12 @@ impl VirtualCloudPartnerStatus {
             reachable: self.reachable,
             last_fetch_error: self.last_fetch_error.clone(),
             sequence: self.sequence,
+            // An unreadable digest counts as unknown: the next accepted
+            // document is recorded with its own.
+            content_digest: self
+                .content_digest
+                .as_deref()
+                .and_then(|d| u128::from_str_radix(d, 16).ok()),
         })
     }
 }

@@ -165,7 +165,9 @@ async fn launch_creates_volume_players_service_and_a_fresh_job() {
             .body(json!({"data": {"players": "a.example:5000\nb.example:5001\n"}})),
         Exchange::patch(format!("/api/v1/namespaces/default/services/foo-mpc{APPLY}"))
             .body(json!({"spec": {"ports": [{"name": "tcp-mpc", "port": 5000, "protocol": "TCP"}]}})),
-        // The Secret the gateway names, before the gateway.
+        // The Secret the gateway names, before the gateway (read first: an
+        // unchanged Secret is not applied again).
+        Exchange::get(format!("{SECRETS}/cs-vcp-tls")).not_found(),
         Exchange::patch(format!("{SECRETS}/cs-vcp-tls{APPLY}"))
             .body(json!({"type": "Opaque", "metadata": {"labels": {"app.kubernetes.io/component": "tls"}}})),
         Exchange::patch(format!("{ISTIO}/gateways/foo-mpc{APPLY}")).body(json!({
@@ -195,7 +197,7 @@ async fn launch_creates_volume_players_service_and_a_fresh_job() {
             .answer(list("networking.istio.io/v1", "DestinationRule", vec![
                 istio_object("DestinationRule", "foo-b-egress"),
             ])),
-        Exchange::delete(format!("{JOBS}/foo-keygen?")).not_found(),
+        // No Job yet: created at once, nothing deleted before.
         Exchange::new(Method::POST, format!("{JOBS}?"))
             .body(json!({"metadata": {"name": "foo-keygen",
                 "labels": {"app.kubernetes.io/managed-by": "spalding"}},
@@ -208,9 +210,9 @@ async fn launch_creates_volume_players_service_and_a_fresh_job() {
         .unwrap();
     let bodies = finish(server).await;
     let job = &bodies[13];
-    assert!(bodies[4]["data"]["tls.key"].is_string());
-    assert!(bodies[4]["data"]["cacert"].is_string());
-    for istio in &bodies[5..9] {
+    assert!(bodies[5]["data"]["tls.key"].is_string());
+    assert!(bodies[5]["data"]["cacert"].is_string());
+    for istio in &bodies[6..10] {
         assert_eq!(istio["metadata"]["ownerReferences"][0]["uid"], UID);
     }
     assert_eq!(job["metadata"]["ownerReferences"][0]["uid"], UID);
@@ -238,6 +240,152 @@ async fn launch_creates_volume_players_service_and_a_fresh_job() {
     assert!(script.contains("/etc/spalding/mac-key/mac_key_share_p"));
     assert!(container.get("env").is_none(), "no share in the spec");
     assert!(job["metadata"]["annotations"]["spalding.carbynestack.io/formation"].is_string());
+}
+
+#[tokio::test]
+async fn a_job_of_another_formation_is_deleted_and_created_anew() {
+    let (client, server) = ApiServer::new();
+    let launcher = KubeLauncher::new(
+        client,
+        RenderSettings::default(),
+        LauncherSettings::default(),
+    );
+    let conflict = |method: Method, uri: String| {
+        let mut exchange = Exchange::new(method, uri);
+        exchange.status = StatusCode::CONFLICT;
+        exchange.answer = status(409, "AlreadyExists");
+        exchange
+    };
+    let empty = |kind: &str| list("networking.istio.io/v1", kind, vec![]);
+    let server = server.play(vec![
+        Exchange::get(format!("{VCS}/foo")).answer(vc_json()),
+        conflict(
+            Method::POST,
+            "/api/v1/namespaces/default/persistentvolumeclaims?".to_owned(),
+        ),
+        Exchange::patch(format!("{CMS}/foo-players{APPLY}")),
+        Exchange::patch(format!(
+            "/api/v1/namespaces/default/services/foo-mpc{APPLY}"
+        )),
+        Exchange::patch(format!("{ISTIO}/gateways/foo-mpc{APPLY}")),
+        Exchange::patch(format!("{ISTIO}/virtualservices/foo-mpc{APPLY}")),
+        Exchange::patch(format!("{ISTIO}/serviceentries/foo-b-egress{APPLY}")),
+        Exchange::patch(format!("{ISTIO}/destinationrules/foo-b-egress{APPLY}")),
+        Exchange::get(format!(
+            "{ISTIO}/serviceentries?&labelSelector={KEYGEN_SELECTOR}"
+        ))
+        .answer(empty("ServiceEntry")),
+        Exchange::get(format!(
+            "{ISTIO}/destinationrules?&labelSelector={KEYGEN_SELECTOR}"
+        ))
+        .answer(empty("DestinationRule")),
+        // The Job of the earlier formation is there: deleted, then created anew.
+        conflict(Method::POST, format!("{JOBS}?")),
+        Exchange::delete(format!("{JOBS}/foo-keygen?"))
+            .body(json!({"propagationPolicy": "Background"}))
+            .answer(job_json(json!({}))),
+        Exchange::new(Method::POST, format!("{JOBS}?"))
+            .body(json!({"metadata": {"name": "foo-keygen"}}))
+            .answer(job_json(json!({}))),
+    ]);
+    launcher
+        .launch_key_generation(&key(), &formation())
+        .await
+        .unwrap();
+    finish(server).await;
+}
+
+#[tokio::test]
+async fn an_unchanged_tls_secret_is_not_applied_again() {
+    let identity = VcpIdentity::generate("a.example", &["a.example".to_owned()]).unwrap();
+    let cluster = |client| {
+        let reporter = Reporter {
+            controller: "spalding".into(),
+            instance: None,
+        };
+        KubeCluster::new(client, reporter, Arc::new(MockDocumentSigner::new()))
+            .with_lifecycle(RenderSettings::default(), &identity)
+    };
+    let script = |tls: Vec<Exchange>| {
+        let mut script = vec![
+            Exchange::get(format!("{VCS}/foo")).answer(vc_json()),
+            Exchange::patch(format!("{CMS}/io.carbynestack.engine.params{APPLY}")),
+            Exchange::patch(format!("{CMS}/cs-vcp-settings{APPLY}")),
+        ];
+        script.extend(tls);
+        script.push(Exchange::patch(format!("{CMS}/cs-vcp-config{APPLY}")));
+        script
+    };
+    // Absent: applied.
+    let (client, server) = ApiServer::new();
+    let server = server.play(script(vec![
+        Exchange::get(format!("{SECRETS}/cs-vcp-tls")).not_found(),
+        Exchange::patch(format!("{SECRETS}/cs-vcp-tls{APPLY}")),
+    ]));
+    cluster(client)
+        .write_configuration(&key(), &formation())
+        .await
+        .unwrap();
+    let applied = finish(server).await.swap_remove(4);
+    // Holding what would be applied: read, not written.
+    let (client, server) = ApiServer::new();
+    let server = server.play(script(vec![
+        Exchange::get(format!("{SECRETS}/cs-vcp-tls")).answer(applied.clone()),
+    ]));
+    cluster(client)
+        .write_configuration(&key(), &formation())
+        .await
+        .unwrap();
+    finish(server).await;
+    // Other data (another formation's cacert): applied again.
+    let mut changed = applied;
+    changed["data"]["cacert"] = json!("b3RoZXI=");
+    let (client, server) = ApiServer::new();
+    let server = server.play(script(vec![
+        Exchange::get(format!("{SECRETS}/cs-vcp-tls")).answer(changed),
+        Exchange::patch(format!("{SECRETS}/cs-vcp-tls{APPLY}")),
+    ]));
+    cluster(client)
+        .write_configuration(&key(), &formation())
+        .await
+        .unwrap();
+    finish(server).await;
+}
+
+#[tokio::test]
+async fn a_repeated_event_is_recorded_once() {
+    use spalding_core::ports::{Event, EventKind};
+    const EVENTS: &str = "/apis/events.k8s.io/v1/namespaces/default/events?";
+    let (client, server) = ApiServer::new();
+    let cluster = cluster(client);
+    let failed = Event {
+        kind: EventKind::Warning,
+        reason: "FetchFailed",
+        message: "b: connection refused".to_owned(),
+    };
+    let changed = Event {
+        kind: EventKind::Normal,
+        reason: "StateChanged",
+        message: "state admission → initializing".to_owned(),
+    };
+    let server = server.play_with(
+        vec![
+            Exchange::get(format!("{VCS}/foo")).answer(vc_json()),
+            Exchange::new(Method::POST, EVENTS)
+                .body(json!({"reason": "FetchFailed", "note": "b: connection refused"})),
+            Exchange::new(Method::POST, EVENTS).body(json!({"reason": "StateChanged"})),
+        ],
+        |step, body, answers| {
+            if step > 0 {
+                answers.push(body.clone());
+            }
+        },
+    );
+    cluster.record_event(&key(), &failed).await.unwrap();
+    cluster.record_event(&key(), &failed).await.unwrap();
+    cluster.record_event(&key(), &changed).await.unwrap();
+    cluster.record_event(&key(), &failed).await.unwrap();
+    finish(server).await;
 }
 
 #[tokio::test]
@@ -269,6 +417,7 @@ async fn configuration_writes_settings_and_tls_secret_before_the_formation() {
             .body(json!({"data": {"PLAYER_ID": "0", "IS_MASTER": "true",
                 "AMPHORA_VC_PARTNERS": "https://b.example/amphora"}}))
             .without("mac_key"),
+        Exchange::get(format!("{SECRETS}/cs-vcp-tls")).not_found(),
         Exchange::patch(format!("{SECRETS}/cs-vcp-tls{APPLY}"))
             .body(json!({"type": "Opaque", "metadata": {"labels": {"app.kubernetes.io/component": "tls"}}})),
         Exchange::patch(format!("{CMS}/cs-vcp-config{APPLY}"))
@@ -276,7 +425,7 @@ async fn configuration_writes_settings_and_tls_secret_before_the_formation() {
     ]);
     cluster.write_configuration(&key(), &f).await.unwrap();
     let bodies = finish(server).await;
-    let data = &bodies[3]["data"];
+    let data = &bodies[4]["data"];
     let decode = |k: &str| {
         use base64::Engine;
         String::from_utf8(
