@@ -30,21 +30,22 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
-use kube::api::{
-    DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams, PropagationPolicy,
-};
+use kube::api::{ApiResource, DeleteParams, PostParams, PropagationPolicy};
 use kube::{Api, Client, Resource, ResourceExt};
 use serde::{Deserialize, Serialize};
 use spalding_core::configuration::{Formation, MAC_KEY_SECRET};
-use spalding_core::ports::{KeyGeneration, KeyGenerationPhase, LauncherError, MpcLauncher, VcKey};
+use spalding_core::ports::{
+    ClusterError, KeyGeneration, KeyGenerationPhase, LauncherError, MpcLauncher, VcKey,
+};
 use spalding_core::render::istio::{ISTIO_API_VERSION, mpc_name, mpc_port, render_mpc};
 use spalding_core::render::mpspdz::{KeyGenSettings, PLAYER_DATA, keygen_script, players_file};
 use spalding_core::render::templates::COWGEAR_IMAGE;
 use spalding_core::render::{RenderSettings, RenderedObject};
 
+use crate::cluster::converge::{Desired, Failures, Live, apply_missing, delete, failure};
 use crate::cluster::lifecycle::{api_resource, apply_tls_secret};
 use crate::cluster::objects::{labels, owned_meta, selector};
-use crate::cluster::{FIELD_MANAGER, FORMATION_ANNOTATION, KEY_MATERIAL_LABEL};
+use crate::cluster::{FORMATION_ANNOTATION, KEY_MATERIAL_LABEL};
 use crate::crd::VirtualCloud;
 use crate::identity::VcpIdentity;
 
@@ -285,48 +286,39 @@ impl KubeLauncher {
             .collect()
     }
 
-    fn dynamic(&self, vc: &VcKey, kind: &str, plural: &str) -> Api<DynamicObject> {
-        let resource = api_resource(ISTIO_API_VERSION, kind, plural);
-        Api::namespaced_with(self.client.clone(), &vc.namespace, &resource)
-    }
-
-    /// APPLY the MPC exposure; LIST the egress objects of key generation and
-    /// DELETE those of partners no longer in the formation.
-    async fn expose_mpc(
+    /// The objects a launch applies: the players ConfigMap, the MPC Service
+    /// and the Istio exposure, with their resources for [`Live`].
+    fn launch_objects(
         &self,
         vc: &VcKey,
         formation: &Formation,
         owner: &OwnerReference,
-    ) -> Result<(), LauncherError> {
-        let ns = &vc.namespace;
-        let objects = self.mpc_exposure(vc, formation, owner)?;
-        for object in &objects {
-            self.dynamic(vc, &object.kind, &object.plural)
-                .patch(&object.name, &apply(), &Patch::Apply(&object.body))
-                .await
-                .map_err(|e| error(format!("apply {} {ns}/{}", object.kind, object.name), &e))?;
-        }
-        let ours = ListParams::default().labels(&selector(&vc.name, COMPONENT_KEY_GENERATION));
-        for (kind, plural) in EGRESS_KINDS {
-            let api = self.dynamic(vc, kind, plural);
-            let listed = api
-                .list(&ours)
-                .await
-                .map_err(|e| error(format!("list the {plural} of {ns}/{}", vc.name), &e))?;
-            for stale in listed
-                .items
-                .iter()
-                .map(ResourceExt::name_any)
-                .filter(|name| !objects.iter().any(|o| o.kind == kind && &o.name == name))
-            {
-                match api.delete(&stale, &DeleteParams::default()).await {
-                    Ok(_) => {}
-                    Err(e) if is(404, &e) => {}
-                    Err(e) => return Err(error(format!("delete {kind} {ns}/{stale}"), &e)),
-                }
-            }
-        }
-        Ok(())
+    ) -> Result<Vec<Desired>, LauncherError> {
+        let build = |kind: &str, e: serde_json::Error| LauncherError(format!("build {kind}: {e}"));
+        let mut desired = vec![
+            Desired {
+                resource: ApiResource::erase::<ConfigMap>(&()),
+                name: players_config_map_name(&vc.name),
+                body: serde_json::to_value(self.players_config_map(vc, formation, owner))
+                    .map_err(|e| build("ConfigMap", e))?,
+            },
+            Desired {
+                resource: ApiResource::erase::<Service>(&()),
+                name: mpc_service_name(&vc.name),
+                body: serde_json::to_value(self.mpc_service(vc, formation, owner))
+                    .map_err(|e| build("Service", e))?,
+            },
+        ];
+        desired.extend(
+            self.mpc_exposure(vc, formation, owner)?
+                .into_iter()
+                .map(|object| Desired {
+                    resource: api_resource(ISTIO_API_VERSION, &object.kind, &object.plural),
+                    name: object.name,
+                    body: object.body,
+                }),
+        );
+        Ok(desired)
     }
 
     /// The key generation Job for `formation`.
@@ -437,10 +429,6 @@ impl KubeLauncher {
     }
 }
 
-fn apply() -> PatchParams {
-    PatchParams::apply(FIELD_MANAGER).force()
-}
-
 #[async_trait]
 impl MpcLauncher for KubeLauncher {
     /// GET the Job; its annotation is the formation, its status the phase.
@@ -468,11 +456,13 @@ impl MpcLauncher for KubeLauncher {
         }))
     }
 
-    /// GET the VC (owner); POST the PVC (409 kept); APPLY the players
-    /// ConfigMap, the MPC Service, the TLS Secret (with an identity) and
-    /// the Istio exposure (LIST and DELETE
-    /// stale egress objects); POST the Job, and only when one exists (of
-    /// another formation) DELETE it and POST again.
+    /// GET the VC (owner); POST the PVC (409 kept); LIST the objects of key
+    /// generation per kind; APPLY the players ConfigMap, the MPC Service and
+    /// the Istio exposure unless already applied as rendered, the TLS Secret
+    /// (with an identity; read first, not applied when unchanged), and DELETE
+    /// stale egress objects — every write tried, the failures reported
+    /// together; then POST the Job, and only when one exists (of another
+    /// formation) DELETE it and POST again.
     async fn launch_key_generation(
         &self,
         vc: &VcKey,
@@ -480,46 +470,77 @@ impl MpcLauncher for KubeLauncher {
     ) -> Result<(), LauncherError> {
         let ns = &vc.namespace;
         let owner = self.owner(vc).await?;
+        let mut failures = Failures::default();
         let claims: Api<PersistentVolumeClaim> = Api::namespaced(self.client.clone(), ns);
-        match claims
-            .create(&PostParams::default(), &self.volume_claim(vc))
-            .await
-        {
-            Ok(_) => {}
-            Err(e) if is(409, &e) => {}
-            Err(e) => {
-                return Err(error(
+        failures.record(
+            match claims
+                .create(&PostParams::default(), &self.volume_claim(vc))
+                .await
+            {
+                Ok(_) => Ok(()),
+                Err(e) if is(409, &e) => Ok(()),
+                Err(e) => Err(failure(
                     format!(
                         "create PersistentVolumeClaim {ns}/{}",
                         self.render.he_key_claim
                     ),
                     &e,
-                ));
-            }
-        }
-        let players = self.players_config_map(vc, formation, &owner);
-        let name = players_config_map_name(&vc.name);
-        Api::<ConfigMap>::namespaced(self.client.clone(), ns)
-            .patch(&name, &apply(), &Patch::Apply(&players))
-            .await
-            .map_err(|e| error(format!("apply ConfigMap {ns}/{name}"), &e))?;
-        let service = self.mpc_service(vc, formation, &owner);
-        let name = mpc_service_name(&vc.name);
-        Api::<Service>::namespaced(self.client.clone(), ns)
-            .patch(&name, &apply(), &Patch::Apply(&service))
-            .await
-            .map_err(|e| error(format!("apply Service {ns}/{name}"), &e))?;
+                )),
+            },
+        );
+        let desired = self.launch_objects(vc, formation, &owner)?;
+        let egress: Vec<ApiResource> = EGRESS_KINDS
+            .iter()
+            .map(|(kind, plural)| api_resource(ISTIO_API_VERSION, kind, plural))
+            .collect();
+        let live = Live::list(
+            &self.client,
+            ns,
+            &selector(&vc.name, COMPONENT_KEY_GENERATION),
+            &desired
+                .iter()
+                .map(|d| d.resource.clone())
+                .chain(egress.iter().cloned())
+                .collect::<Vec<_>>(),
+        )
+        .await;
+        // The players ConfigMap and the Service; the TLS Secret the Istio
+        // objects name; then the Istio objects.
+        let (local, istio) = desired.split_at(2.min(desired.len()));
+        apply_missing(&self.client, ns, &live, local, &mut failures).await;
         match self.tls_key.as_deref() {
-            Some(key) => apply_tls_secret(&self.client, vc, formation, &self.render, key, &owner)
-                .await
-                .map_err(|e| LauncherError(e.to_string()))?,
+            Some(key) => failures.record(
+                apply_tls_secret(&self.client, vc, formation, &self.render, key, &owner).await,
+            ),
             None => tracing::warn!(
                 vc = %vc.name,
                 secret = %self.render.tls_secret,
                 "no VCP identity given to the launcher: the TLS Secret the MPC gateway names must exist already"
             ),
         }
-        self.expose_mpc(vc, formation, &owner).await?;
+        apply_missing(&self.client, ns, &live, istio, &mut failures).await;
+        // Egress objects of partners no longer in the formation.
+        for resource in &egress {
+            let Some(names) = live.names(resource) else {
+                failures.record(Err(ClusterError {
+                    operation: format!("list the {} of {ns}/{}", resource.plural, vc.name),
+                    message: "the LIST failed; stale objects are deleted next time".to_owned(),
+                    transient: true,
+                }));
+                continue;
+            };
+            for stale in names.iter().filter(|name| {
+                !desired
+                    .iter()
+                    .any(|d| d.resource.kind == resource.kind && &d.name == *name)
+            }) {
+                delete(&self.client, ns, resource, stale, &mut failures).await;
+            }
+        }
+        // The Job comes last, once everything it needs is in place.
+        failures
+            .into_result(format!("prepare the key generation of {ns}/{}", vc.name))
+            .map_err(|e| LauncherError(e.to_string()))?;
         let jobs: Api<Job> = Api::namespaced(self.client.clone(), ns);
         let name = job_name(&vc.name);
         let job = self.job(vc, formation, &owner)?;

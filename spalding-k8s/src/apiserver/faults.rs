@@ -10,6 +10,8 @@
 //!
 //! - **slow**: the answer waits up to [`FaultPlan::max_delay`];
 //! - **unavailable**: 500 InternalError before anything happens;
+//! - **failed write**: the same, for writes only (POST, PUT, PATCH, DELETE),
+//!   so a plan can fail writes without slowing every read;
 //! - **conflict**: a PUT or PATCH gets 409 Conflict (as for a stale
 //!   `resourceVersion`) and changes nothing;
 //! - **lost answer**: a write is applied, then answered with 500, so the
@@ -47,6 +49,8 @@ pub struct FaultPlan {
     pub max_delay: Duration,
     /// Requests answered 500 without effect (any verb but watch).
     pub unavailable: u32,
+    /// Writes (POST, PUT, PATCH, DELETE) answered 500 without effect.
+    pub failed_write: u32,
     /// PUT and PATCH requests answered 409 Conflict without effect.
     pub conflict: u32,
     /// Writes applied and then answered 500.
@@ -70,6 +74,7 @@ impl FaultPlan {
         [
             self.slow,
             self.unavailable,
+            self.failed_write,
             self.conflict,
             self.lost_answer,
             self.dropped_watch,
@@ -89,6 +94,8 @@ pub struct FaultCounts {
     pub slow: u64,
     /// 500s without effect.
     pub unavailable: u64,
+    /// 500s without effect, to writes ([`FaultPlan::failed_write`]).
+    pub failed_write: u64,
     /// 409 Conflicts.
     pub conflict: u64,
     /// Writes applied and answered 500.
@@ -104,6 +111,7 @@ impl FaultCounts {
     pub fn total(&self) -> u64 {
         self.slow
             + self.unavailable
+            + self.failed_write
             + self.conflict
             + self.lost_answer
             + self.dropped_watch
@@ -211,6 +219,9 @@ impl Faults {
                 if hit(state, plan.unavailable) {
                     counts.unavailable += 1;
                     decision.unavailable = true;
+                } else if kind != RequestKind::Read && hit(state, plan.failed_write) {
+                    counts.failed_write += 1;
+                    decision.unavailable = true;
                 } else if kind == RequestKind::Update && hit(state, plan.conflict) {
                     counts.conflict += 1;
                     decision.conflict = true;
@@ -315,6 +326,7 @@ mod tests {
             slow: 100,
             max_delay: Duration::from_millis(50),
             unavailable: 100,
+            failed_write: 0,
             conflict: 200,
             lost_answer: 100,
             dropped_watch: 500,
@@ -371,12 +383,32 @@ mod tests {
             counts.total(),
             counts.slow
                 + counts.unavailable
+                + counts.failed_write
                 + counts.conflict
                 + counts.lost_answer
                 + counts.dropped_watch
                 + counts.expired_watch
         );
         assert!(counts.conflict > 0 && counts.lost_answer > 0 && counts.expired_watch > 0);
+    }
+
+    #[test]
+    fn failed_writes_spare_reads_and_watches() {
+        let faults = Faults::new(FaultPlan {
+            seed: 3,
+            failed_write: 250,
+            ..FaultPlan::none()
+        });
+        let decisions = run(&faults);
+        for (i, d) in decisions.iter().enumerate() {
+            if matches!(i % 5, 0 | 3 | 4) {
+                assert_eq!(*d, Decision::default(), "request {i}");
+            }
+        }
+        // 25% of the 2000 writes and updates, within a generous band.
+        let counts = faults.counts();
+        assert!((400..600).contains(&counts.failed_write), "{counts:?}");
+        assert_eq!(counts.total(), counts.failed_write);
     }
 
     #[test]

@@ -38,7 +38,9 @@
 //! (400 otherwise) and Secrets' `stringData` is folded into `data`.
 //! [`Config::faults`] injects faults (slow answers, 500s, 409 Conflicts,
 //! lost answers, dropped and expired watches) deterministically from a seed
-//! ([`faults`]).
+//! ([`faults`]), except into requests carrying [`UNFAULTED_HEADER`]
+//! ([`ApiServer::unfaulted_client`]: a simulation's harness, so that only
+//! the operator under test meets the faults).
 //!
 //! **Left out**: authentication and authorization (anyone on loopback may
 //! do anything); admission (no defaults, no quota, no LimitRanges, no
@@ -86,6 +88,9 @@ use tokio::sync::watch as signal;
 pub use self::crds::{istio_crds, klyshko_crds, simulation_crds};
 use self::ops::State;
 use self::resources::{CrdError, Registry};
+
+/// The request header exempting a request from [`Config::faults`].
+pub const UNFAULTED_HEADER: &str = "x-spalding-unfaulted";
 
 /// How the server behaves; the defaults suit simulations and tests.
 #[derive(Debug, Clone)]
@@ -253,6 +258,22 @@ impl ApiServer {
 
     /// A kube client for the server, default namespace `default`.
     pub fn client(&self) -> Result<Client, Error> {
+        self.client_with(Vec::new())
+    }
+
+    /// A kube client whose requests are never faulted (they carry
+    /// [`UNFAULTED_HEADER`]); still counted as [`Self::writes`].
+    pub fn unfaulted_client(&self) -> Result<Client, Error> {
+        self.client_with(vec![(
+            ::http::HeaderName::from_static(UNFAULTED_HEADER),
+            ::http::HeaderValue::from_static("true"),
+        )])
+    }
+
+    fn client_with(
+        &self,
+        headers: Vec<(::http::HeaderName, ::http::HeaderValue)>,
+    ) -> Result<Client, Error> {
         let url = self.url();
         let error = |source| Error::Client {
             url: url.clone(),
@@ -261,7 +282,9 @@ impl ApiServer {
         let uri: ::http::Uri = url
             .parse()
             .map_err(|e: ::http::uri::InvalidUri| error(kube::Error::Service(e.into())))?;
-        Client::try_from(kube::Config::new(uri)).map_err(error)
+        let mut config = kube::Config::new(uri);
+        config.headers = headers;
+        Client::try_from(config).map_err(error)
     }
 
     /// A kubeconfig (YAML) for `kubectl --kubeconfig`: one cluster, context

@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use k8s_openapi::ByteString;
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::{ApiResource, DynamicObject, Patch, PatchParams};
 use kube::{Api, ResourceExt};
@@ -32,8 +32,9 @@ use spalding_core::render::templates::render_services;
 use spalding_core::render::{ReadinessRule, RenderError, RenderSettings, RenderedObject};
 use tracing::warn;
 
+use super::converge::{Desired, Failures, Live, apply_missing, delete};
 use super::objects::{self, COMPONENT_CONFIGURATION};
-use super::{FIELD_MANAGER, FORMATION_ANNOTATION, KubeCluster, kube_error, not_found, vc_name};
+use super::{FIELD_MANAGER, FORMATION_ANNOTATION, KubeCluster, kube_error, vc_name};
 use crate::identity::VcpIdentity;
 
 /// [`super::COMPONENT_LABEL`] of the foundation services and their record.
@@ -141,12 +142,15 @@ impl KubeCluster {
         &self.lifecycle.settings
     }
 
-    /// APPLY the settings ConfigMap, then the TLS Secret.
+    /// LIST the configuration ConfigMaps; APPLY `engine` and the settings
+    /// ConfigMap unless they already hold what is rendered; APPLY the TLS
+    /// Secret. Every write is tried; the failures come back as one error.
     pub(super) async fn write_carbyne_stack(
         &self,
         vc: &VcKey,
         formation: &Formation,
         owner: &OwnerReference,
+        engine: &ConfigMap,
     ) -> Result<(), ClusterError> {
         let settings = &self.lifecycle.settings;
         let data = settings_data(formation, settings).map_err(|e| render_error(vc, &e))?;
@@ -157,14 +161,35 @@ impl KubeCluster {
             owner,
             data,
         );
-        self.apply_config_map(vc, &map).await?;
         let Some(key) = self.lifecycle.tls_key.as_deref() else {
             return Err(failed(
                 format!("apply Secret {}/{}", vc.namespace, settings.tls_secret),
                 "no VCP identity configured for the TLS Secret (KubeCluster::with_lifecycle)",
             ));
         };
-        apply_tls_secret(&self.client, vc, formation, settings, key, owner).await
+        let desired = [engine, &map]
+            .into_iter()
+            .map(|m| {
+                Ok(Desired {
+                    resource: ApiResource::erase::<ConfigMap>(&()),
+                    name: m.metadata.name.clone().unwrap_or_default(),
+                    body: serde_json::to_value(m)
+                        .map_err(|e| failed(format!("build ConfigMap {}", vc_name(vc)), e))?,
+                })
+            })
+            .collect::<Result<Vec<_>, ClusterError>>()?;
+        let selector = objects::selector(&vc.name, COMPONENT_CONFIGURATION);
+        let live = Live::list(
+            &self.client,
+            &vc.namespace,
+            &selector,
+            &[ApiResource::erase::<ConfigMap>(&())],
+        )
+        .await;
+        let mut failures = Failures::default();
+        apply_missing(&self.client, &vc.namespace, &live, &desired, &mut failures).await;
+        failures.record(apply_tls_secret(&self.client, vc, formation, settings, key, owner).await);
+        failures.into_result(format!("write the configuration of {}", vc_name(vc)))
     }
 
     /// The foundation services, ready when every object's rule holds.
@@ -234,6 +259,10 @@ impl KubeCluster {
         Api::namespaced_with(self.client.clone(), &vc.namespace, &object.resource())
     }
 
+    /// LIST the component's objects; APPLY every rendered object the API
+    /// server does not already hold as rendered, DELETE those of the
+    /// previous record no longer rendered, trying every write; when all
+    /// succeeded, APPLY the record.
     async fn apply_all(
         &self,
         vc: &VcKey,
@@ -247,46 +276,59 @@ impl KubeCluster {
             .await?
             .map(|(_, listed)| listed)
             .unwrap_or_default();
-        for object in rendered {
-            let listed = Listed::from(object);
-            let mut body = object.body.clone();
-            body["metadata"] = serde_json::to_value(objects::owned_meta(
-                &object.name,
-                vc,
-                objects::labels(&vc.name, component),
-                &owner,
-            ))
-            .map_err(|e| failed(format!("build {} {}", object.kind, object.name), e))?;
-            self.dynamic(vc, &listed)
-                .patch(&object.name, &apply(), &Patch::Apply(&body))
-                .await
-                .map_err(|e| {
-                    kube_error(
-                        format!("apply {} {}/{}", object.kind, vc.namespace, object.name),
-                        &e,
-                    )
-                })?;
-        }
+        let desired = rendered
+            .iter()
+            .map(|object| {
+                let mut body = object.body.clone();
+                body["metadata"] = serde_json::to_value(objects::owned_meta(
+                    &object.name,
+                    vc,
+                    objects::labels(&vc.name, component),
+                    &owner,
+                ))
+                .map_err(|e| failed(format!("build {} {}", object.kind, object.name), e))?;
+                Ok(Desired {
+                    resource: Listed::from(object).resource(),
+                    name: object.name.clone(),
+                    body,
+                })
+            })
+            .collect::<Result<Vec<_>, ClusterError>>()?;
         let listed: Vec<Listed> = rendered.iter().map(Listed::from).collect();
-        for stale in previous
+        let stale: Vec<&Listed> = previous
             .iter()
             .filter(|p| !listed.iter().any(|l| l.same_object(p)))
-        {
-            match self
-                .dynamic(vc, stale)
-                .delete(&stale.name, &Default::default())
-                .await
-            {
-                Ok(_) => {}
-                Err(e) if not_found(&e) => {}
-                Err(e) => {
-                    return Err(kube_error(
-                        format!("delete {} {}/{}", stale.kind, vc.namespace, stale.name),
-                        &e,
-                    ));
-                }
+            .collect();
+        let stale_resources: Vec<ApiResource> = stale.iter().map(|s| s.resource()).collect();
+        let live = Live::list(
+            &self.client,
+            &vc.namespace,
+            &objects::selector(&vc.name, component),
+            &desired
+                .iter()
+                .map(|d| d.resource.clone())
+                .chain(stale_resources.iter().cloned())
+                .collect::<Vec<_>>(),
+        )
+        .await;
+        let mut failures = Failures::default();
+        apply_missing(&self.client, &vc.namespace, &live, &desired, &mut failures).await;
+        for (object, resource) in stale.iter().zip(&stale_resources) {
+            let gone = live
+                .names(resource)
+                .is_some_and(|names| !names.contains(&object.name));
+            if !gone {
+                delete(
+                    &self.client,
+                    &vc.namespace,
+                    resource,
+                    &object.name,
+                    &mut failures,
+                )
+                .await;
             }
         }
+        failures.into_result(format!("apply the {component} of {}", vc_name(vc)))?;
         let recording = || format!("record the {component} of {}", vc_name(vc));
         let objects_json = serde_json::to_string(&listed).map_err(|e| failed(recording(), e))?;
         let formation_json =

@@ -11,10 +11,13 @@
 //! existing Secret is never replaced or read back). Status is applied on the
 //! status subresource. [`objects`] builds the objects; `port` implements the
 //! port; [`lifecycle`] applies what the core renders (settings, TLS Secret,
-//! foundation services, Istio objects); `cleanup` removes what Spalding
-//! created when a VC is deleted.
+//! foundation services, Istio objects), each step through `converge`, which
+//! skips objects already applied and tries every write of a pass so that
+//! retries under faults accumulate progress; `cleanup` removes what
+//! Spalding created when a VC is deleted.
 
 mod cleanup;
+pub(crate) mod converge;
 pub mod lifecycle;
 pub mod objects;
 mod port;
@@ -28,6 +31,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::{Api, Client, Resource};
 use spalding_core::ports::{ClusterError, DocumentSigner, Event, VcKey};
+use spalding_core::sequence::Sequencing;
 
 pub use self::cleanup::Cleanup;
 use self::lifecycle::Lifecycle;
@@ -64,7 +68,9 @@ const EVENT_MEMORY: Duration = Duration::from_secs(600);
 
 /// What Spalding remembers of a VC between calls of one reconcile: how to
 /// point at it (owner reference, Event reference), the sequence number of
-/// the document it last read or published, and the Events recorded lately.
+/// the document it last read or published (0: none stored), the
+/// reservation of sequence numbers in the VC status
+/// ([`spalding_core::sequence`]) and the Events recorded lately.
 #[derive(Debug, Clone, Default)]
 struct Known {
     owner: Option<OwnerReference>,
@@ -74,6 +80,7 @@ struct Known {
     /// same type, reason and message is not written again (kube's Recorder
     /// would PATCH its series count, one more write saying nothing new).
     events: Vec<(Event, Instant)>,
+    reserved: Option<u64>,
 }
 
 /// The [`spalding_core::ports::Cluster`] port against Kubernetes.
@@ -121,6 +128,17 @@ impl KubeCluster {
         let entry = known.entry(vc.clone()).or_default();
         entry.owner = object.controller_owner_ref(&());
         entry.reference = Some(object.object_ref(&()));
+        entry.reserved = object.status.as_ref().and_then(|s| s.document_sequence);
+    }
+
+    /// The sequence numbers known of `vc`'s documents.
+    fn sequencing(&self, vc: &VcKey) -> Sequencing {
+        let known = self.known();
+        let entry = known.get(vc);
+        Sequencing {
+            stored: entry.and_then(|k| k.sequence).filter(|s| *s > 0),
+            reserved: entry.and_then(|k| k.reserved),
+        }
     }
 
     /// Whether `event` was recorded for `vc` lately; if not, remembers it

@@ -69,6 +69,23 @@ impl KubeCluster {
         self.known().entry(vc.clone()).or_default().sequence = Some(sequence);
     }
 
+    /// PATCH (merge) the VC status's reservation of document sequence
+    /// numbers up to `reserve`, before a document above the old one.
+    async fn reserve_sequence(&self, vc: &VcKey, reserve: u64) -> Result<(), ClusterError> {
+        let patch = serde_json::json!({"status": {"documentSequence": reserve}});
+        self.api::<VirtualCloud>(vc)
+            .patch_status(&vc.name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .map_err(|e| {
+                kube_error(
+                    format!("reserve document sequence numbers of {}", vc_name(vc)),
+                    &e,
+                )
+            })?;
+        self.known().entry(vc.clone()).or_default().reserved = Some(reserve);
+        Ok(())
+    }
+
     /// Deletes `name` of kind `K`; an absent object is fine.
     async fn delete_if_present<K>(&self, vc: &VcKey, name: &str) -> Result<(), ClusterError>
     where
@@ -252,9 +269,11 @@ impl Cluster for KubeCluster {
         }
     }
 
-    /// APPLY `io.carbynestack.engine.params`, the settings ConfigMap and the
-    /// TLS Secret ([`super::lifecycle`]), then `cs-vcp-config` with the
-    /// formation annotation (written last: it marks the configuration done).
+    /// LIST the configuration ConfigMaps; APPLY `io.carbynestack.engine.params`
+    /// and the settings ConfigMap unless already applied, and the TLS Secret
+    /// ([`super::lifecycle`], every write tried, failures reported together);
+    /// then `cs-vcp-config` with the formation annotation (written last: it
+    /// marks the configuration done).
     async fn write_configuration(
         &self,
         vc: &VcKey,
@@ -268,8 +287,8 @@ impl Cluster for KubeCluster {
             &owner,
             formation.engine_params(),
         );
-        self.apply_config_map(vc, &engine).await?;
-        self.write_carbyne_stack(vc, formation, &owner).await?;
+        self.write_carbyne_stack(vc, formation, &owner, &engine)
+            .await?;
         let json = serde_json::to_string(formation).map_err(|e| ClusterError {
             operation: format!("record the formation of {}", vc_name(vc)),
             message: e.to_string(),
@@ -328,14 +347,20 @@ impl Cluster for KubeCluster {
         Ok(document.map(|d| d.body))
     }
 
-    /// Signs with the next sequence number and APPLYs `<vc>-partner-document`.
+    /// Signs with the next sequence number and APPLYs
+    /// `<vc>-partner-document`. A number beyond the status's reservation
+    /// (after a lost document; [`spalding_core::sequence`]) is first
+    /// reserved with a merge PATCH of the VC status.
     async fn publish_document(&self, vc: &VcKey, body: &DocumentBody) -> Result<(), ClusterError> {
         let known = self.known().get(vc).and_then(|k| k.sequence);
         if known.is_none() {
             self.published_document(vc).await?;
         }
-        let last = self.known().get(vc).and_then(|k| k.sequence).unwrap_or(0);
-        let sequence = last.saturating_add(1);
+        let next = self.sequencing(vc).next();
+        if let Some(reserve) = next.reserve {
+            self.reserve_sequence(vc, reserve).await?;
+        }
+        let sequence = next.sequence;
         let failed = |message: String| ClusterError {
             operation: format!("publish the partner document of {}", vc_name(vc)),
             message,
@@ -480,7 +505,9 @@ impl Cluster for KubeCluster {
         vc: &VcKey,
         status: &VirtualCloudStatus,
     ) -> Result<(), ClusterError> {
-        let body = objects::status_apply::<VirtualCloud, _>(&CrdStatus::from(status));
+        let mut status = CrdStatus::from(status);
+        status.document_sequence = self.sequencing(vc).carried();
+        let body = objects::status_apply::<VirtualCloud, _>(&status);
         self.api::<VirtualCloud>(vc)
             .patch_status(&vc.name, &apply(), &Patch::Apply(&body))
             .await

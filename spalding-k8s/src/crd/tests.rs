@@ -178,6 +178,8 @@ fn status_round_trips_through_the_core() {
             observed_generation: Some(4),
             last_transition_time: "2025-01-01T00:00:00Z".into(),
         }],
+        // The adapter's own field: not the core's, written by the adapter.
+        document_sequence: None,
     };
     let core = spalding_core::spec::VirtualCloudStatus::from(&status);
     assert_eq!(VirtualCloudStatus::from(&core), status);

@@ -95,6 +95,11 @@ pub struct VirtualCloudStatus {
     #[serde(default)]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<StatusCondition>,
+    /// No partner-info document of this VC was published with a higher
+    /// sequence number: where numbering continues if the document's
+    /// ConfigMap is lost (see `spalding_core::sequence`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub document_sequence: Option<u64>,
 }
 
 impl From<VirtualCloudState> for State {
@@ -155,6 +160,7 @@ impl From<&spec::VirtualCloudStatus> for VirtualCloudStatus {
             player_count: s.player_count,
             observed_generation: s.observed_generation,
             conditions: s.conditions.iter().map(Into::into).collect(),
+            document_sequence: None,
         }
     }
 }

@@ -129,18 +129,37 @@ pub async fn load_or_create_secret(
     }
 }
 
+/// Attempts of the start-up read of the identity Secret: an API server
+/// answering 5xx or 429 for a moment must not stop the operator.
+const READ_ATTEMPTS: u32 = 6;
+/// The pause before the first retry; doubled after each.
+const READ_BACKOFF: std::time::Duration = std::time::Duration::from_millis(100);
+
 async fn read(
     api: &Api<Secret>,
     secret_name: &str,
     name: &str,
 ) -> Result<Option<Secret>, OperatorError> {
-    api.get_opt(name)
-        .await
-        .map_err(|e| OperatorError::SecretApi {
-            operation: format!("read Secret {secret_name}"),
-            // A GET sends no secret; its error is safe to report.
-            message: e.to_string(),
-        })
+    let mut attempt = 1;
+    loop {
+        match api.get_opt(name).await {
+            Ok(found) => return Ok(found),
+            Err(kube::Error::Api(status))
+                if attempt < READ_ATTEMPTS && (status.code == 429 || status.code >= 500) =>
+            {
+                tracing::warn!(secret = %secret_name, code = status.code, attempt, "reading the identity Secret failed; retrying");
+                tokio::time::sleep(READ_BACKOFF * 2_u32.pow(attempt - 1)).await;
+                attempt += 1;
+            }
+            Err(e) => {
+                return Err(OperatorError::SecretApi {
+                    operation: format!("read Secret {secret_name}"),
+                    // A GET sends no secret; its error is safe to report.
+                    message: e.to_string(),
+                });
+            }
+        }
+    }
 }
 
 /// The identity held by a `kubernetes.io/tls` Secret.

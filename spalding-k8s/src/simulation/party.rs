@@ -153,7 +153,9 @@ pub struct Party {
     pub fingerprint: Fingerprint,
     /// Its API server.
     pub server: ApiServer,
-    /// A client of its API server.
+    /// A client of its API server for the simulation itself (set-up, hooks,
+    /// driver, monitor): never faulted. The operator gets a client of its
+    /// own, which meets [`Options::faults`](super::Options::faults).
     pub client: Client,
     address: SocketAddr,
     /// Bound (not listening: connections are refused) at set-up, so the
@@ -216,7 +218,7 @@ impl Party {
             .await
             .map_err(|e| setup(format!("start the API server: {e}")))?;
         let client = server
-            .client()
+            .unfaulted_client()
             .map_err(|e| setup(format!("API server client: {e}")))?;
         let identity = issue(common, &name).map_err(setup)?;
         let party = Self {
@@ -354,7 +356,10 @@ impl Party {
             render: RenderSettings::default(),
             settings: Box::default(),
         };
-        let client = self.client.clone();
+        let client = self
+            .server
+            .client()
+            .map_err(|e| self.error(format!("API server client: {e}")))?;
         let print = common.print.clone();
         let party = self.name.as_str().to_owned();
         self.operator = Some(Task::spawn(move |stop| async move {

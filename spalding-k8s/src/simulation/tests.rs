@@ -9,8 +9,10 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use std::sync::atomic::Ordering;
+
 use k8s_openapi::ByteString;
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::Api;
 use spalding_core::condition::reasons::{CERTIFICATE_CHANGED, FETCH_FAILED, INCOMPATIBLE};
 use spalding_core::condition::types::{
@@ -18,9 +20,11 @@ use spalding_core::condition::types::{
 };
 use spalding_core::configuration::MAC_KEY_SECRET;
 use spalding_core::parameters::Parameters;
+use spalding_core::partner::partner_object_name;
 
 use super::{Options, PartyStatus, Print, Simulation, run};
-use crate::crd::{ConditionState, VirtualCloudState};
+use crate::cluster::{SEQUENCE_KEY, document_config_map_name};
+use crate::crd::{ConditionState, VirtualCloudPartner, VirtualCloudState};
 
 /// Bound of every wait for a state to be reached.
 const REACH: Duration = Duration::from_secs(60);
@@ -391,4 +395,76 @@ async fn hooks_and_options_name_existing_parties_only() -> Result {
     let report = sim.finish().await?;
     assert_eq!(report.parties.len(), 2);
     Ok(())
+}
+
+/// The sequence number of party `index`'s stored partner-info document.
+async fn stored_sequence(sim: &Simulation, index: usize) -> Result<Option<u64>> {
+    let party = sim.party(index)?;
+    let maps: Api<ConfigMap> = Api::namespaced(party.client.clone(), "default");
+    let map = maps.get_opt(&document_config_map_name("demo")).await?;
+    Ok(map
+        .and_then(|m| m.data)
+        .and_then(|d| d.get(SEQUENCE_KEY).and_then(|s| s.parse().ok())))
+}
+
+/// The sequence number party `index` last accepted from party `partner`.
+async fn accepted_sequence(sim: &Simulation, index: usize, partner: usize) -> Result<Option<u64>> {
+    let party = sim.party(index)?;
+    let partners: Api<VirtualCloudPartner> = Api::namespaced(party.client.clone(), "default");
+    let name = partner_object_name("demo", &sim.party(partner)?.name);
+    Ok(partners
+        .get_opt(&name)
+        .await?
+        .and_then(|p| p.status)
+        .and_then(|s| s.sequence))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_partner_document_is_republished_above_what_partners_accepted() -> Result {
+    let options = Options {
+        parties: 3,
+        auto_admit: true,
+        ..Options::default()
+    };
+    let mut sim = Simulation::start(options, quiet()).await?;
+    sim.wait_until_ready(REACH).await?;
+    let before = stored_sequence(&sim, 0).await?.ok_or("party-0 published")?;
+    for partner in [1, 2] {
+        assert_eq!(accepted_sequence(&sim, partner, 0).await?, Some(before));
+    }
+
+    let party = sim.party(0)?;
+    let maps: Api<ConfigMap> = Api::namespaced(party.client.clone(), "default");
+    maps.delete(&document_config_map_name("demo"), &Default::default())
+        .await?;
+    party.harness_writes.fetch_add(1, Ordering::Relaxed);
+
+    // Party 0 publishes again, above everything it published before, and
+    // both partners accept the new document.
+    let deadline = tokio::time::Instant::now() + REACH;
+    loop {
+        let republished = stored_sequence(&sim, 0).await?;
+        let accepted = [
+            accepted_sequence(&sim, 1, 0).await?,
+            accepted_sequence(&sim, 2, 0).await?,
+        ];
+        if republished.is_some_and(|s| s > before) && accepted.iter().all(|a| *a == republished) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "republished {republished:?} after {before}, accepted {accepted:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Nobody refuses it as a rollback: every partner reachable, all ready.
+    settles(&mut sim, "all ready, every partner reachable", |s| {
+        s.iter().all(|p| {
+            in_state(p, VirtualCloudState::Ready)
+                && p.condition(PARTNERS_REACHABLE)
+                    .is_some_and(|c| c.status == ConditionState::True)
+        })
+    })
+    .await?;
+    finish_ready(sim).await
 }

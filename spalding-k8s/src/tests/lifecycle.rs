@@ -32,6 +32,17 @@ const SHARE_P: &str = "123456789012345678901234567890";
 
 const KEYGEN_SELECTOR: &str = "app.kubernetes.io%2Fmanaged-by%3Dspalding%2Cspalding.carbynestack.io%2Fvirtual-cloud%3Dfoo%2Capp.kubernetes.io%2Fcomponent%3Dkey-generation";
 
+/// The LIST of `path` (a collection) under the selector of `component`.
+fn listing(path: &str, component: &str) -> Exchange {
+    Exchange::get(format!(
+        "{path}?&labelSelector=app.kubernetes.io%2Fmanaged-by%3Dspalding%2Cspalding.carbynestack.io%2Fvirtual-cloud%3Dfoo%2Capp.kubernetes.io%2Fcomponent%3D{component}"
+    ))
+}
+
+fn empty(kind: &str) -> Value {
+    list("v1", kind, vec![])
+}
+
 fn istio_object(kind: &str, name: &str) -> Value {
     json!({"apiVersion": "networking.istio.io/v1", "kind": kind,
         "metadata": {"name": name, "namespace": NS}, "spec": {}})
@@ -161,6 +172,20 @@ async fn launch_creates_volume_players_service_and_a_fresh_job() {
         claim_exists.body(json!({"metadata": {"name": "cs-he-keys",
             "labels": {"spalding.carbynestack.io/key-material": "true"}},
             "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}})),
+        listing(CMS, "key-generation").answer(empty("ConfigMap")),
+        listing("/api/v1/namespaces/default/services", "key-generation").answer(empty("Service")),
+        listing(&format!("{ISTIO}/gateways"), "key-generation").answer(empty("Gateway")),
+        listing(&format!("{ISTIO}/virtualservices"), "key-generation").answer(empty("VirtualService")),
+        // A partner of an earlier formation: its egress objects go.
+        Exchange::get(format!("{ISTIO}/serviceentries?&labelSelector={KEYGEN_SELECTOR}"))
+            .answer(list("networking.istio.io/v1", "ServiceEntry", vec![
+                istio_object("ServiceEntry", "foo-b-egress"),
+                istio_object("ServiceEntry", "foo-c-egress"),
+            ])),
+        Exchange::get(format!("{ISTIO}/destinationrules?&labelSelector={KEYGEN_SELECTOR}"))
+            .answer(list("networking.istio.io/v1", "DestinationRule", vec![
+                istio_object("DestinationRule", "foo-b-egress"),
+            ])),
         Exchange::patch(format!("{CMS}/foo-players{APPLY}"))
             .body(json!({"data": {"players": "a.example:5000\nb.example:5001\n"}})),
         Exchange::patch(format!("/api/v1/namespaces/default/services/foo-mpc{APPLY}"))
@@ -185,18 +210,8 @@ async fn launch_creates_volume_players_service_and_a_fresh_job() {
         Exchange::patch(format!("{ISTIO}/destinationrules/foo-b-egress{APPLY}")).body(json!({
             "spec": {"host": "b.example", "trafficPolicy": {"tls": {
                 "mode": "MUTUAL", "credentialName": "cs-vcp-tls", "sni": "b.example"}}}})),
-        // A partner of an earlier formation: its egress objects go.
-        Exchange::get(format!("{ISTIO}/serviceentries?&labelSelector={KEYGEN_SELECTOR}"))
-            .answer(list("networking.istio.io/v1", "ServiceEntry", vec![
-                istio_object("ServiceEntry", "foo-b-egress"),
-                istio_object("ServiceEntry", "foo-c-egress"),
-            ])),
         Exchange::delete(format!("{ISTIO}/serviceentries/foo-c-egress?"))
             .answer(istio_object("ServiceEntry", "foo-c-egress")),
-        Exchange::get(format!("{ISTIO}/destinationrules?&labelSelector={KEYGEN_SELECTOR}"))
-            .answer(list("networking.istio.io/v1", "DestinationRule", vec![
-                istio_object("DestinationRule", "foo-b-egress"),
-            ])),
         // No Job yet: created at once, nothing deleted before.
         Exchange::new(Method::POST, format!("{JOBS}?"))
             .body(json!({"metadata": {"name": "foo-keygen",
@@ -209,10 +224,10 @@ async fn launch_creates_volume_players_service_and_a_fresh_job() {
         .await
         .unwrap();
     let bodies = finish(server).await;
-    let job = &bodies[13];
-    assert!(bodies[5]["data"]["tls.key"].is_string());
-    assert!(bodies[5]["data"]["cacert"].is_string());
-    for istio in &bodies[6..10] {
+    let job = &bodies[17];
+    assert!(bodies[11]["data"]["tls.key"].is_string());
+    assert!(bodies[11]["data"]["cacert"].is_string());
+    for istio in &bodies[12..16] {
         assert_eq!(istio["metadata"]["ownerReferences"][0]["uid"], UID);
     }
     assert_eq!(job["metadata"]["ownerReferences"][0]["uid"], UID);
@@ -412,6 +427,7 @@ async fn configuration_writes_settings_and_tls_secret_before_the_formation() {
     let f = formation();
     let server = server.play(vec![
         Exchange::get(format!("{VCS}/foo")).answer(vc_json()),
+        listing(CMS, "configuration").answer(empty("ConfigMap")),
         Exchange::patch(format!("{CMS}/io.carbynestack.engine.params{APPLY}")),
         Exchange::patch(format!("{CMS}/cs-vcp-settings{APPLY}"))
             .body(json!({"data": {"PLAYER_ID": "0", "IS_MASTER": "true",
@@ -453,12 +469,17 @@ async fn services_and_gateways_are_applied_recorded_and_read_back() {
     let mut script = vec![
         Exchange::get(format!("{VCS}/foo")).answer(vc_json()),
         Exchange::get(format!("{CMS}/foo-services")).not_found(),
+        listing(&format!("{KLYSHKO}/tuplegenerators"), "services").answer(empty("TupleGenerator")),
+        listing(&format!("{KLYSHKO}/tuplegenerationschedulers"), "services")
+            .answer(empty("TupleGenerationScheduler")),
         Exchange::patch(format!("{KLYSHKO}/tuplegenerators/foo-cowgear{APPLY}")).body(json!({
             "apiVersion": "klyshko.carbnyestack.io/v1alpha1", "kind": "TupleGenerator",
             "metadata": {"labels": {"app.kubernetes.io/managed-by": "spalding"}}})),
         Exchange::patch(format!("{KLYSHKO}/tuplegenerationschedulers/foo-scheduler{APPLY}")),
         Exchange::patch(format!("{CMS}/foo-services{APPLY}")),
         Exchange::get(format!("{CMS}/foo-gateways")).not_found(),
+        listing(&format!("{ISTIO}/gateways"), "gateways").answer(empty("Gateway")),
+        listing(&format!("{ISTIO}/virtualservices"), "gateways").answer(empty("VirtualService")),
         Exchange::patch(format!("{ISTIO}/gateways/cs-service-gateway-mtls{APPLY}")).body(json!({
             "spec": {"servers": [{"port": {"number": 1443, "name": "https-mtls", "protocol": "HTTPS"},
                 "tls": {"mode": "MUTUAL", "credentialName": "cs-vcp-tls"}, "hosts": ["*"]}]}})),
@@ -488,9 +509,72 @@ async fn services_and_gateways_are_applied_recorded_and_read_back() {
     assert!(!services.ready, "the scheduler is missing");
     assert!(cluster.gateways(&key()).await.unwrap().unwrap().ready);
     let bodies = finish(server).await;
-    assert_eq!(bodies[2]["metadata"]["ownerReferences"][0]["uid"], UID);
-    assert_eq!(bodies[2]["metadata"]["namespace"], NS);
+    assert_eq!(bodies[4]["metadata"]["ownerReferences"][0]["uid"], UID);
+    assert_eq!(bodies[4]["metadata"]["namespace"], NS);
     let recorded: Value =
-        serde_json::from_str(bodies[4]["data"]["objects.json"].as_str().unwrap()).unwrap();
+        serde_json::from_str(bodies[6]["data"]["objects.json"].as_str().unwrap()).unwrap();
+    assert_eq!(recorded.as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn a_failed_write_does_not_stop_the_pass_and_applied_objects_are_skipped_next_time() {
+    let (client, server) = ApiServer::new();
+    let cluster = cluster(client);
+    let f = formation();
+    let mut failing = Exchange::patch(format!("{KLYSHKO}/tuplegenerators/foo-cowgear{APPLY}"));
+    failing.status = StatusCode::INTERNAL_SERVER_ERROR;
+    failing.answer = status(500, "InternalError");
+    let script = vec![
+        Exchange::get(format!("{VCS}/foo")).answer(vc_json()),
+        Exchange::get(format!("{CMS}/foo-services")).not_found(),
+        listing(&format!("{KLYSHKO}/tuplegenerators"), "services").answer(empty("TupleGenerator")),
+        listing(&format!("{KLYSHKO}/tuplegenerationschedulers"), "services")
+            .answer(empty("TupleGenerationScheduler")),
+        // The first write fails; the second is still made.
+        failing,
+        Exchange::patch(format!(
+            "{KLYSHKO}/tuplegenerationschedulers/foo-scheduler{APPLY}"
+        )),
+        // No record: the next pass lists again, finds the scheduler as
+        // rendered (with what the server added) and writes only the rest.
+        Exchange::get(format!("{CMS}/foo-services")).not_found(),
+        listing(&format!("{KLYSHKO}/tuplegenerators"), "services").answer(empty("TupleGenerator")),
+        listing(&format!("{KLYSHKO}/tuplegenerationschedulers"), "services"),
+        Exchange::patch(format!("{KLYSHKO}/tuplegenerators/foo-cowgear{APPLY}")),
+        Exchange::patch(format!("{CMS}/foo-services{APPLY}")),
+    ];
+    let server = server.play_with(script, |step, body, answers| match step {
+        // The apply answers with the object as stored.
+        5 => {
+            let mut stored = body.clone();
+            stored["metadata"]["uid"] = json!("scheduler-uid");
+            stored["status"] = json!({"phase": "Ready"});
+            answers.push(stored);
+        }
+        8 => {
+            let stored = answers.last().cloned().unwrap();
+            answers.push(list(
+                "klyshko.carbnyestack.io/v1alpha1",
+                "TupleGenerationScheduler",
+                vec![stored],
+            ));
+        }
+        _ => {}
+    });
+    let error = cluster.create_services(&key(), &f).await.unwrap_err();
+    assert!(error.transient, "{error:?}");
+    assert!(
+        error.message.starts_with("1 of 2 writes failed")
+            && error
+                .message
+                .contains("apply TupleGenerator default/foo-cowgear")
+            && !error.message.contains("foo-scheduler"),
+        "{}",
+        error.message
+    );
+    cluster.create_services(&key(), &f).await.unwrap();
+    let bodies = finish(server).await;
+    let recorded: Value =
+        serde_json::from_str(bodies[10]["data"]["objects.json"].as_str().unwrap()).unwrap();
     assert_eq!(recorded.as_array().unwrap().len(), 2);
 }
