@@ -430,7 +430,15 @@ async fn a_lost_partner_document_is_republished_above_what_partners_accepted() -
     sim.wait_until_ready(REACH).await?;
     let before = stored_sequence(&sim, 0).await?.ok_or("party-0 published")?;
     for partner in [1, 2] {
-        assert_eq!(accepted_sequence(&sim, partner, 0).await?, Some(before));
+        // The number recorded is the one accepted, or one lower when the
+        // last republish changed only party 0's state (not recorded).
+        let accepted = accepted_sequence(&sim, partner, 0)
+            .await?
+            .ok_or("accepted")?;
+        assert!(
+            accepted == before || accepted + 1 == before,
+            "party-{partner} recorded {accepted}, party-0 published {before}"
+        );
     }
 
     let party = sim.party(0)?;

@@ -278,6 +278,18 @@ async fn a_job_of_another_formation_is_deleted_and_created_anew() {
             Method::POST,
             "/api/v1/namespaces/default/persistentvolumeclaims?".to_owned(),
         ),
+        listing(CMS, "key-generation").answer(list("v1", "ConfigMap", vec![])),
+        listing("/api/v1/namespaces/default/services", "key-generation").answer(list(
+            "v1",
+            "Service",
+            vec![],
+        )),
+        listing(&format!("{ISTIO}/gateways"), "key-generation").answer(empty("Gateway")),
+        listing(&format!("{ISTIO}/virtualservices"), "key-generation")
+            .answer(empty("VirtualService")),
+        listing(&format!("{ISTIO}/serviceentries"), "key-generation").answer(empty("ServiceEntry")),
+        listing(&format!("{ISTIO}/destinationrules"), "key-generation")
+            .answer(empty("DestinationRule")),
         Exchange::patch(format!("{CMS}/foo-players{APPLY}")),
         Exchange::patch(format!(
             "/api/v1/namespaces/default/services/foo-mpc{APPLY}"
@@ -286,14 +298,6 @@ async fn a_job_of_another_formation_is_deleted_and_created_anew() {
         Exchange::patch(format!("{ISTIO}/virtualservices/foo-mpc{APPLY}")),
         Exchange::patch(format!("{ISTIO}/serviceentries/foo-b-egress{APPLY}")),
         Exchange::patch(format!("{ISTIO}/destinationrules/foo-b-egress{APPLY}")),
-        Exchange::get(format!(
-            "{ISTIO}/serviceentries?&labelSelector={KEYGEN_SELECTOR}"
-        ))
-        .answer(empty("ServiceEntry")),
-        Exchange::get(format!(
-            "{ISTIO}/destinationrules?&labelSelector={KEYGEN_SELECTOR}"
-        ))
-        .answer(empty("DestinationRule")),
         // The Job of the earlier formation is there: deleted, then created anew.
         conflict(Method::POST, format!("{JOBS}?")),
         Exchange::delete(format!("{JOBS}/foo-keygen?"))
@@ -324,6 +328,7 @@ async fn an_unchanged_tls_secret_is_not_applied_again() {
     let script = |tls: Vec<Exchange>| {
         let mut script = vec![
             Exchange::get(format!("{VCS}/foo")).answer(vc_json()),
+            listing(CMS, "configuration").answer(empty("ConfigMap")),
             Exchange::patch(format!("{CMS}/io.carbynestack.engine.params{APPLY}")),
             Exchange::patch(format!("{CMS}/cs-vcp-settings{APPLY}")),
         ];
@@ -341,7 +346,7 @@ async fn an_unchanged_tls_secret_is_not_applied_again() {
         .write_configuration(&key(), &formation())
         .await
         .unwrap();
-    let applied = finish(server).await.swap_remove(4);
+    let applied = finish(server).await.swap_remove(5);
     // Holding what would be applied: read, not written.
     let (client, server) = ApiServer::new();
     let server = server.play(script(vec![
@@ -441,7 +446,7 @@ async fn configuration_writes_settings_and_tls_secret_before_the_formation() {
     ]);
     cluster.write_configuration(&key(), &f).await.unwrap();
     let bodies = finish(server).await;
-    let data = &bodies[4]["data"];
+    let data = &bodies[5]["data"];
     let decode = |k: &str| {
         use base64::Engine;
         String::from_utf8(
