@@ -11,8 +11,11 @@
 //! Signatures are not verified here; this module only establishes that the
 //! bytes are one well-formed certificate.
 
+mod fingerprint;
 #[cfg(test)]
 mod tests;
+
+pub use fingerprint::{Fingerprint, FingerprintError};
 
 use std::fmt;
 use std::str::FromStr;
@@ -21,120 +24,13 @@ use std::sync::Arc;
 use base64::Engine as _;
 use rustls_pki_types::pem::{self, PemObject, SectionKind};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 /// The largest accepted PEM input (and DER certificate), in bytes.
 pub const MAX_CERTIFICATE_BYTES: usize = 64 * 1024;
 
-const FINGERPRINT_PREFIX: &str = "sha256:";
-const FINGERPRINT_HEX_LEN: usize = 64;
 const BEGIN_MARKER: &[u8] = b"-----BEGIN ";
 const DASHES: &[u8] = b"-----";
-
-/// `sha256:` followed by the 64 lowercase hex digits of the SHA-256 of a certificate's DER.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Fingerprint(String);
-
-/// Why a fingerprint string was refused.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[non_exhaustive]
-pub enum FingerprintError {
-    /// The string does not start with `sha256:`.
-    #[error("a fingerprint must start with \"sha256:\" (other digest algorithms are not accepted)")]
-    UnsupportedAlgorithm,
-    /// The hex part has the wrong length.
-    #[error(
-        "a sha256 fingerprint has 64 hex digits after \"sha256:\", but this one has {found} characters"
-    )]
-    WrongLength {
-        /// Number of characters after the prefix.
-        found: usize,
-    },
-    /// A character of the hex part is not a hex digit.
-    #[error("character {position} of the fingerprint's hex digits is not a hex digit 0-9 or a-f")]
-    NotHex {
-        /// 1-based position within the hex part.
-        position: usize,
-    },
-}
-
-impl Fingerprint {
-    /// The fingerprint of a certificate's DER bytes.
-    pub fn of_der(der: &[u8]) -> Fingerprint {
-        let digest = Sha256::digest(der);
-        Fingerprint(format!("{FINGERPRINT_PREFIX}{}", hex::encode(digest)))
-    }
-
-    /// The fingerprint as `sha256:<64 lowercase hex digits>`.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    /// The 64 lowercase hex digits, without the `sha256:` prefix.
-    pub fn hex(&self) -> &str {
-        self.0.get(FINGERPRINT_PREFIX.len()..).unwrap_or_default()
-    }
-}
-
-impl FromStr for Fingerprint {
-    type Err = FingerprintError;
-
-    /// Accepts `sha256:` (in any letter case) and 64 hex digits (in any letter
-    /// case); the result is lowercase.
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let hex_part = match s.get(..FINGERPRINT_PREFIX.len()) {
-            Some(prefix) if prefix.eq_ignore_ascii_case(FINGERPRINT_PREFIX) => s
-                .get(FINGERPRINT_PREFIX.len()..)
-                .ok_or(FingerprintError::UnsupportedAlgorithm)?,
-            _ => return Err(FingerprintError::UnsupportedAlgorithm),
-        };
-        let found = hex_part.chars().count();
-        if found != FINGERPRINT_HEX_LEN {
-            return Err(FingerprintError::WrongLength { found });
-        }
-        if let Some(i) = hex_part.chars().position(|c| !c.is_ascii_hexdigit()) {
-            return Err(FingerprintError::NotHex { position: i + 1 });
-        }
-        Ok(Fingerprint(format!(
-            "{FINGERPRINT_PREFIX}{}",
-            hex_part.to_ascii_lowercase()
-        )))
-    }
-}
-
-impl TryFrom<&str> for Fingerprint {
-    type Error = FingerprintError;
-
-    fn try_from(value: &str) -> Result<Self, Self::Error> {
-        value.parse()
-    }
-}
-
-impl fmt::Display for Fingerprint {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl AsRef<str> for Fingerprint {
-    fn as_ref(&self) -> &str {
-        &self.0
-    }
-}
-
-impl Serialize for Fingerprint {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.0)
-    }
-}
-
-impl<'de> Deserialize<'de> for Fingerprint {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(deserializer)?;
-        s.parse().map_err(serde::de::Error::custom)
-    }
-}
 
 /// The kind of a private key found in the input (named by its PEM label only).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -122,8 +122,9 @@ impl Admission {
 
 /// Whether `name` is [`certificate_config_map_name`]`(vc, partner)`, without allocating.
 pub fn is_certificate_config_map_name(name: &str, vc: &str, partner: &PartyName) -> bool {
-    name.strip_prefix(vc)
-        .and_then(|rest| rest.strip_prefix('-'))
-        .and_then(|rest| rest.strip_prefix(partner.as_str()))
-        == Some("-cert")
+    name.as_bytes()
+        .strip_prefix(vc.as_bytes())
+        .and_then(|rest| rest.strip_prefix(b"-"))
+        .and_then(|rest| rest.strip_prefix(partner.as_bytes()))
+        == Some(b"-cert")
 }

@@ -63,8 +63,8 @@ pub enum IdentityError {
     /// The key does not belong to the certificate.
     #[error("private key does not match certificate {fingerprint}")]
     KeyMismatch {
-        /// The certificate's fingerprint.
-        fingerprint: Fingerprint,
+        /// The certificate's fingerprint (boxed: the error stays small).
+        fingerprint: Box<Fingerprint>,
     },
     /// rcgen refused the host names or failed to generate.
     #[error("cannot generate a certificate: {reason}")]
@@ -207,7 +207,7 @@ impl VcpIdentity {
     fn check_key_matches(&self) -> Result<(), IdentityError> {
         const PROBE: &[u8] = b"spalding identity key check";
         let mismatch = || IdentityError::KeyMismatch {
-            fingerprint: self.certificate.fingerprint().clone(),
+            fingerprint: Box::new(self.certificate.fingerprint().clone()),
         };
         let signature =
             signing::sign_bytes(self.signing_key.as_ref(), PROBE).map_err(|_| mismatch())?;

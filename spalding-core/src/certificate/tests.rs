@@ -384,3 +384,24 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    /// The digest bytes and the text say the same: parsing any-case hex gives
+    /// the lowercase text, the digest is the hex decoded, and equality and
+    /// order are those of the text.
+    #[test]
+    fn fingerprint_digest_and_text_agree(
+        a in proptest::array::uniform32(any::<u8>()),
+        b in proptest::array::uniform32(any::<u8>()),
+        upper in any::<bool>(),
+    ) {
+        let (x, y) = (Fingerprint::from_digest(a), Fingerprint::from_digest(b));
+        prop_assert_eq!(x.as_str(), format!("sha256:{}", hex::encode(a)));
+        prop_assert_eq!(x.digest(), &a);
+        let text = if upper { x.as_str().to_uppercase() } else { x.as_str().to_owned() };
+        prop_assert_eq!(text.parse::<Fingerprint>().unwrap(), x.clone());
+        prop_assert_eq!(x.cmp(&y), x.as_str().cmp(y.as_str()));
+        prop_assert_eq!(x == y, x.as_str() == y.as_str());
+        prop_assert_eq!(format!("{x:?}"), format!("Fingerprint({:?})", x.as_str()));
+    }
+}

@@ -5,6 +5,7 @@
 
 use crate::certificate::{Certificate, Fingerprint};
 use crate::document::{VerifiedDocument, ViewDigest};
+use crate::machine::sorted::Run;
 use crate::machine::{Fetch, LocalIdentity, PartnerObservation};
 use crate::name::PartyName;
 use crate::parameters::{Mismatch, ValidatedParameters, compatibility};
@@ -58,7 +59,7 @@ pub(crate) struct PartnerEval<'a> {
     /// Its observation, if any.
     pub observation: Option<&'a PartnerObservation>,
     /// Its admissions.
-    pub admissions: &'a [&'a Admission],
+    pub admissions: Run<'a, Admission>,
     /// Its verified document, when fetched now.
     pub document: Option<&'a VerifiedDocument>,
     /// Why the fetch failed, when it did.
@@ -88,7 +89,7 @@ pub(crate) struct PartnerEval<'a> {
 pub(crate) fn evaluate<'a>(
     partner: &'a Partner,
     observation: Option<&'a PartnerObservation>,
-    admissions: &'a [&'a Admission],
+    admissions: Run<'a, Admission>,
     ours: &ValidatedParameters,
     identity: &LocalIdentity,
     player_id: usize,

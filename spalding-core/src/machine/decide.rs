@@ -25,10 +25,10 @@ use crate::machine::barrier::{
 };
 use crate::machine::conditions::{Facts, drafts, events};
 use crate::machine::publish::{Line, body, published_matches};
+use crate::machine::sorted::ByName;
 use crate::machine::{Action, Observed, PartnerObservation, Plan};
 use crate::partner::{
-    Admission, CertificateRef, PartnerRecord, certificate_config_map_name,
-    is_certificate_config_map_name,
+    CertificateRef, PartnerRecord, certificate_config_map_name, is_certificate_config_map_name,
 };
 use crate::ports::{Applied, KeyGenerationPhase};
 use crate::spec::{SpecError, State, ValidatedSpec, VirtualCloudStatus};
@@ -120,11 +120,10 @@ fn decide_valid(obs: &Observed, spec: &ValidatedSpec) -> Plan {
     let mut actions = Vec::new();
 
     // Walk partners, observations and admissions together, all sorted by
-    // name: one pass, linear in the number of partners.
-    let mut observations: Vec<&PartnerObservation> = obs.partners.iter().collect();
-    observations.sort_unstable_by(|a, b| a.name.cmp(&b.name));
-    let mut admissions: Vec<&Admission> = obs.admissions.iter().collect();
-    admissions.sort_by(|a, b| a.partner.cmp(&b.partner));
+    // name (sorted here only when they are not already): one pass, linear in
+    // the number of partners.
+    let observations = ByName::new(&obs.partners, |o| &o.name);
+    let admissions = ByName::new(&obs.admissions, |a| &a.partner);
     let removed = |o: &PartnerObservation, actions: &mut Vec<Action>| {
         if o.stored.is_some() {
             actions.push(Action::RemovePartner {
@@ -146,7 +145,6 @@ fn decide_valid(obs: &Observed, spec: &ValidatedSpec) -> Plan {
         }
         let observation = observations
             .get(next_observation)
-            .copied()
             .filter(|o| o.name == partner.name);
         next_observation += usize::from(observation.is_some());
         while admissions
@@ -162,17 +160,16 @@ fn decide_valid(obs: &Observed, spec: &ValidatedSpec) -> Plan {
         {
             next_admission += 1;
         }
-        let own = admissions.get(first..next_admission).unwrap_or_default();
         evals.push(evaluate(
             partner,
             observation,
-            own,
+            admissions.run(first, next_admission),
             &spec.parameters,
             &obs.identity,
             player_id,
         ));
     }
-    for o in observations.get(next_observation..).unwrap_or_default() {
+    for o in observations.rest(next_observation).iter() {
         removed(o, &mut actions);
     }
 

@@ -23,6 +23,7 @@ mod barrier;
 mod conditions;
 mod decide;
 mod publish;
+mod sorted;
 #[cfg(test)]
 mod tests;
 
