@@ -192,7 +192,7 @@ fn default_word_size(bits: u64) -> u32 {
 }
 
 fn check_prime(prime: &BigUint) -> Result<(), ParameterError> {
-    match primality::check(prime) {
+    match primality::check_remembered(prime) {
         Primality::Prime => Ok(()),
         Primality::TooSmall => Err(ParameterError::PrimeBelowTwo {
             prime: prime.to_string(),

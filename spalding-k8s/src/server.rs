@@ -43,6 +43,14 @@ pub const DOCUMENT_PATH_PREFIX: &str = "/v1/virtual-clouds/";
 pub trait DocumentSource: Send + Sync {
     /// The document of `vc`, or `None` when this party has no such VC.
     fn document(&self, vc: &str) -> Option<PartnerDocument>;
+
+    /// The document of `vc` as served (its JSON), or `None` when this party
+    /// has no such VC. Encodes [`DocumentSource::document`]; sources that
+    /// keep the encoding override it, so a request costs no encoding.
+    fn document_json(&self, vc: &str) -> Option<Result<Bytes, serde_json::Error>> {
+        self.document(vc)
+            .map(|document| serde_json::to_vec(&document).map(Bytes::from))
+    }
 }
 
 impl DocumentSource for InMemoryCluster {
@@ -61,6 +69,10 @@ impl DocumentSource for HashMap<String, PartnerDocument> {
 impl<S: DocumentSource + ?Sized> DocumentSource for Arc<S> {
     fn document(&self, vc: &str) -> Option<PartnerDocument> {
         S::document(self, vc)
+    }
+
+    fn document_json(&self, vc: &str) -> Option<Result<Bytes, serde_json::Error>> {
+        S::document_json(self, vc)
     }
 }
 
@@ -318,8 +330,8 @@ pub fn respond<B>(source: &dyn DocumentSource, request: &Request<B>) -> Response
     if name.is_empty() || name.len() > 253 || name.contains('/') {
         return error(StatusCode::NOT_FOUND, "not found");
     }
-    match source.document(name).map(|d| serde_json::to_vec(&d)) {
-        Some(Ok(body)) => json(StatusCode::OK, Bytes::from(body)),
+    match source.document_json(name) {
+        Some(Ok(body)) => json(StatusCode::OK, body),
         Some(Err(e)) => {
             tracing::error!(vc = name, error = %e, "cannot encode the partner-info document");
             error(StatusCode::INTERNAL_SERVER_ERROR, "internal error")

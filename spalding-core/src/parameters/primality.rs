@@ -6,6 +6,16 @@
 //! be crafted against a fixed, publicly known set of bases; and since they are
 //! derived rather than drawn at random, the core stays deterministic (the same
 //! input always gets the same verdict at every party).
+//!
+//! [`check_remembered`] remembers the last few numbers proven prime: every
+//! partner document and every stored partner record carries the VC's prime,
+//! so a party validates the same prime many times per reconcile, and the
+//! Miller–Rabin rounds were over half of the CPU time of a 16-party
+//! simulation. Only primes are remembered (a composite is refused anyway),
+//! and at most [`REMEMBERED_PRIMES`] of them, so hostile input cannot grow
+//! the memory; the verdict is the same with or without it.
+
+use std::sync::{Mutex, PoisonError};
 
 use num_bigint::BigUint;
 use num_integer::Integer;
@@ -97,6 +107,36 @@ pub(crate) fn check(n: &BigUint) -> Primality {
     }
 }
 
+/// How many proven primes [`check_remembered`] keeps.
+pub(crate) const REMEMBERED_PRIMES: usize = 8;
+
+/// The numbers proven prime most recently, the newest last.
+static PROVEN_PRIMES: Mutex<Vec<BigUint>> = Mutex::new(Vec::new());
+
+/// [`check`], answering at once for a number proven prime recently.
+pub(crate) fn check_remembered(n: &BigUint) -> Primality {
+    let remembered = |n: &BigUint| {
+        PROVEN_PRIMES
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(n)
+    };
+    if remembered(n) {
+        return Primality::Prime;
+    }
+    let verdict = check(n);
+    if verdict == Primality::Prime {
+        let mut proven = PROVEN_PRIMES.lock().unwrap_or_else(PoisonError::into_inner);
+        if !proven.contains(n) {
+            if proven.len() >= REMEMBERED_PRIMES {
+                proven.remove(0);
+            }
+            proven.push(n.clone());
+        }
+    }
+    verdict
+}
+
 /// Whether `n` is prime, by [`check`].
 pub(crate) fn is_prime(n: &BigUint) -> bool {
     check(n) == Primality::Prime
@@ -177,6 +217,30 @@ mod tests {
 
     fn big(s: &str) -> BigUint {
         BigUint::parse_bytes(s.as_bytes(), 10).unwrap()
+    }
+
+    #[test]
+    fn remembered_verdicts_are_the_checked_ones_and_memory_stays_bounded() {
+        // 2^127 − 1 and 2^89 − 1 are prime; 2^67 − 1 = 193707721 · 761838257287.
+        let mersenne = |e: u32| (BigUint::one() << e) - 1u32;
+        let composite = mersenne(67);
+        for _ in 0..2 {
+            assert_eq!(check_remembered(&mersenne(127)), Primality::Prime);
+            assert_eq!(check_remembered(&mersenne(89)), Primality::Prime);
+            assert_eq!(check_remembered(&composite), check(&composite));
+            assert_ne!(check_remembered(&composite), Primality::Prime);
+        }
+        assert!(!PROVEN_PRIMES.lock().unwrap().contains(&composite));
+        // Many more primes than are kept: the oldest are forgotten.
+        let mut candidate = BigUint::one() << 80u32;
+        let mut found = 0;
+        while found < 3 * REMEMBERED_PRIMES {
+            candidate += 1u32;
+            if check_remembered(&candidate) == Primality::Prime {
+                found += 1;
+            }
+        }
+        assert!(PROVEN_PRIMES.lock().unwrap().len() <= REMEMBERED_PRIMES);
     }
 
     /// Deterministic Miller–Rabin on `u64` with the first twelve prime bases,

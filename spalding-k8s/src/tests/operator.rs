@@ -210,6 +210,34 @@ async fn the_published_document_is_served_from_the_store() {
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
 }
 
+#[tokio::test]
+async fn a_republished_document_is_served_at_once_and_a_removed_one_not_at_all() {
+    let (document, json) = signed_document();
+    let mut writer = Writer::<ConfigMap>::default();
+    writer.apply_watcher_event(&watcher::Event::Apply(document_map(NS, &json, true)));
+    let source = PublishedDocuments::new(writer.as_reader());
+    let served = |source: &PublishedDocuments| {
+        let json = source.document_json(VC)?.ok()?;
+        serde_json::from_slice::<spalding_core::document::PartnerDocument>(&json).ok()
+    };
+    assert_eq!(served(&source), Some(document.clone()));
+    assert_eq!(
+        served(&source),
+        Some(document.clone()),
+        "served again unchanged"
+    );
+    let mut next = document.clone();
+    next.sequence += 1;
+    next.signature = Some("another signature".into());
+    let next_json = serde_json::to_value(&next).unwrap();
+    writer.apply_watcher_event(&watcher::Event::Apply(document_map(NS, &next_json, true)));
+    assert_eq!(served(&source), Some(next.clone()));
+    assert_eq!(source.document(VC), Some(next.clone()));
+    writer.apply_watcher_event(&watcher::Event::Delete(document_map(NS, &next_json, true)));
+    assert_eq!(served(&source), None);
+    assert_eq!(source.document(VC), None);
+}
+
 #[test]
 fn only_unambiguous_labelled_parsable_documents_are_served() {
     let (_, json) = signed_document();
