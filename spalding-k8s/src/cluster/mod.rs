@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
-use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::events::Reporter;
 use kube::{Api, Client, Resource};
 use spalding_core::ports::{ClusterError, DocumentSigner, Event, VcKey};
 use spalding_core::sequence::Sequencing;
@@ -87,7 +87,12 @@ struct Known {
 #[derive(Clone)]
 pub struct KubeCluster {
     client: Client,
-    recorder: Recorder,
+    /// Who records Events. Each Event goes through a fresh [`Recorder`]:
+    /// kube's Recorder keys its series by type, reason and action but not
+    /// the message, so a shared one turned "state initializing → starting"
+    /// into a count on the earlier "state admission → initializing" Event,
+    /// losing the message; repeats are suppressed by [`Known::events`].
+    reporter: Reporter,
     signer: Arc<dyn DocumentSigner>,
     known: Arc<Mutex<HashMap<VcKey, Known>>>,
     lifecycle: Arc<Lifecycle>,
@@ -104,7 +109,7 @@ impl KubeCluster {
     /// signing partner-info documents with `signer`.
     pub fn new(client: Client, reporter: Reporter, signer: Arc<dyn DocumentSigner>) -> Self {
         Self {
-            recorder: Recorder::new(client.clone(), reporter),
+            reporter,
             client,
             signer,
             known: Arc::default(),

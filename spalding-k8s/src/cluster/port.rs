@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
-use kube::runtime::events::{Event as KubeEvent, EventType};
+use kube::runtime::events::{Event as KubeEvent, EventType, Recorder};
 use spalding_core::certificate::{Certificate, Fingerprint};
 use spalding_core::configuration::{
     ENGINE_PARAMS_CONFIG_MAP, Formation, MAC_KEY_SECRET, VCP_CONFIG_MAP,
@@ -470,7 +470,8 @@ impl Cluster for KubeCluster {
         Ok(())
     }
 
-    /// POST an Event (events.k8s.io/v1) through kube's Recorder; nothing
+    /// POST an Event (events.k8s.io/v1) through a fresh kube Recorder (so
+    /// Events of one reason with different messages stay apart); nothing
     /// when the same Event (type, reason, message) was recorded for this VC
     /// in the last ten minutes.
     async fn record_event(&self, vc: &VcKey, event: &Event) -> Result<(), ClusterError> {
@@ -492,7 +493,8 @@ impl Cluster for KubeCluster {
             action: "Reconcile".to_owned(),
             secondary: None,
         };
-        let published = self.recorder.publish(&kube_event, &reference).await;
+        let recorder = Recorder::new(self.client.clone(), self.reporter.clone());
+        let published = recorder.publish(&kube_event, &reference).await;
         if published.is_err() {
             self.forget_event(vc, event);
         }

@@ -409,6 +409,38 @@ async fn a_repeated_event_is_recorded_once() {
 }
 
 #[tokio::test]
+async fn state_changes_of_one_reason_are_separate_events_with_their_messages() {
+    use spalding_core::ports::{Event, EventKind};
+    const EVENTS: &str = "/apis/events.k8s.io/v1/namespaces/default/events?";
+    let (client, server) = ApiServer::new();
+    let cluster = cluster(client);
+    let change = |message: &str| Event {
+        kind: EventKind::Normal,
+        reason: "StateChanged",
+        message: message.to_owned(),
+    };
+    // kube's Recorder alone would PATCH the first Event's series count for
+    // the second (same type, reason and action), losing its message.
+    let server = server.play(vec![
+        Exchange::get(format!("{VCS}/foo")).answer(vc_json()),
+        Exchange::new(Method::POST, EVENTS)
+            .body(json!({"reason": "StateChanged", "note": "state admission → initializing"})),
+        Exchange::new(Method::POST, EVENTS)
+            .body(json!({"reason": "StateChanged", "note": "state initializing → starting"})),
+    ]);
+    for message in [
+        "state admission → initializing",
+        "state initializing → starting",
+    ] {
+        cluster
+            .record_event(&key(), &change(message))
+            .await
+            .unwrap();
+    }
+    finish(server).await;
+}
+
+#[tokio::test]
 async fn an_existing_mac_key_secret_keeps_its_share() {
     let (client, server) = ApiServer::new();
     let cluster = cluster(client);
