@@ -63,6 +63,15 @@ pub struct OperatorArgs {
     /// How often every VC's partners are fetched at rest (e.g. 60s, 5m).
     #[arg(long, env = "SPALDING_REFRESH_INTERVAL", default_value = "60s", value_parser = parse_duration)]
     refresh_interval: Duration,
+    /// How soon a VC still forming is reconciled and its partners fetched
+    /// again; it doubles while nothing happens, up to the refresh interval
+    /// (at least 100ms).
+    #[arg(long, env = "SPALDING_FORMING_INTERVAL", default_value = "2s", value_parser = parse_forming_interval)]
+    forming_interval: Duration,
+    /// How long to wait after a watch event before reconciling, so a burst
+    /// of events costs one reconcile (at most 10s).
+    #[arg(long, env = "SPALDING_DEBOUNCE", default_value = "200ms", value_parser = parse_debounce)]
+    debounce: Duration,
     /// Extra trusted CA certificates (PEM) for partner endpoints, added to the Web PKI roots.
     #[arg(long, env = "SPALDING_PARTNER_CA_FILE")]
     partner_ca_file: Option<PathBuf>,
@@ -126,9 +135,35 @@ enum LogFormat {
 }
 
 fn parse_duration(raw: &str) -> Result<Duration, String> {
+    parse_bounded(raw, Duration::from_secs(1), Duration::MAX)
+}
+
+/// A forming interval: short enough to form quickly, not so short that
+/// partners are polled in a tight loop.
+fn parse_forming_interval(raw: &str) -> Result<Duration, String> {
+    parse_bounded(raw, Duration::from_millis(100), Duration::MAX)
+}
+
+/// A debounce: zero reconciles on every event; longer than 10s would only
+/// delay reactions to admissions and spec changes.
+fn parse_debounce(raw: &str) -> Result<Duration, String> {
+    parse_bounded(raw, Duration::ZERO, Duration::from_secs(10))
+}
+
+/// A human-readable duration (`90s`, `5m`, `250ms`) within `[least, most]`.
+fn parse_bounded(raw: &str, least: Duration, most: Duration) -> Result<Duration, String> {
     let duration = humantime::parse_duration(raw).map_err(|e| e.to_string())?;
-    if duration < Duration::from_secs(1) {
-        return Err("must be at least 1s".to_owned());
+    if duration < least {
+        return Err(format!(
+            "must be at least {}",
+            humantime::format_duration(least)
+        ));
+    }
+    if duration > most {
+        return Err(format!(
+            "must be at most {}",
+            humantime::format_duration(most)
+        ));
     }
     Ok(duration)
 }
@@ -169,6 +204,13 @@ impl OperatorArgs {
             }
             None => None,
         };
+        if self.forming_interval > self.refresh_interval {
+            return Err(format!(
+                "--forming-interval ({}) must not exceed --refresh-interval ({})",
+                humantime::format_duration(self.forming_interval),
+                humantime::format_duration(self.refresh_interval)
+            ));
+        }
         Ok(OperatorConfig {
             party,
             endpoint,
@@ -182,6 +224,8 @@ impl OperatorArgs {
             },
             health_address: self.health_address,
             refresh_interval: self.refresh_interval,
+            forming_interval: self.forming_interval,
+            debounce: self.debounce,
             transport: TransportOptions {
                 allow_plain_http: self.allow_plain_http_partners,
                 extra_ca_pem,
@@ -326,6 +370,8 @@ mod tests {
         assert_eq!(config.partner_info_address.port(), 8443);
         assert_eq!(config.health_address.port(), 8080);
         assert_eq!(config.refresh_interval, Duration::from_secs(60));
+        assert_eq!(config.forming_interval, Duration::from_secs(2));
+        assert_eq!(config.debounce, Duration::from_millis(200));
         assert!(!config.transport.allow_plain_http);
     }
 
@@ -379,6 +425,34 @@ mod tests {
         assert!(half.is_err(), "a key file needs a certificate file");
         let fast = Cli::try_parse_from(argv.iter().chain(&["--refresh-interval", "10ms"]));
         assert!(fast.is_err(), "a refresh interval below 1s is refused");
+    }
+
+    #[test]
+    fn pacing_flags_are_read_and_bounded() {
+        let config = parse(&["--forming-interval", "500ms", "--debounce", "0s"])
+            .config("ns")
+            .unwrap();
+        assert_eq!(config.forming_interval, Duration::from_millis(500));
+        assert_eq!(config.debounce, Duration::ZERO);
+        let argv = [
+            "operator",
+            "--party",
+            "a",
+            "--endpoint",
+            "https://a.example",
+        ];
+        let refused = |extra: &[&str]| {
+            let error = Cli::try_parse_from(argv.iter().chain(extra)).unwrap_err();
+            error.to_string()
+        };
+        assert!(refused(&["--forming-interval", "10ms"]).contains("at least 100ms"));
+        assert!(refused(&["--debounce", "1m"]).contains("at most 10s"));
+        let slower = parse(&["--forming-interval", "2m", "--refresh-interval", "1m"]).config("ns");
+        let error = slower.unwrap_err();
+        assert!(
+            error.contains("--forming-interval (2m) must not exceed --refresh-interval (1m)"),
+            "{error}"
+        );
     }
 
     #[test]

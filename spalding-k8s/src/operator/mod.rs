@@ -125,6 +125,12 @@ pub struct OperatorConfig {
     pub health_address: SocketAddr,
     /// How often every VC's partners are fetched at rest.
     pub refresh_interval: Duration,
+    /// How soon a forming VC is reconciled (and its partners fetched) again;
+    /// it doubles while nothing happens, up to `refresh_interval`.
+    pub forming_interval: Duration,
+    /// How long the controller waits after a watch event before it
+    /// reconciles, so a burst of events costs one reconcile.
+    pub debounce: Duration,
     /// How partners are fetched (development: plain HTTP, extra CAs).
     pub transport: TransportOptions,
     /// This replica's name in Events (e.g. the pod name).
@@ -134,6 +140,19 @@ pub struct OperatorConfig {
     /// The Lease only whose holder reconciles; every replica reconciles
     /// when `None` (run one replica then).
     pub leader_election: Option<LeaseSettings>,
+}
+
+impl OperatorConfig {
+    /// The controller's pacing this configuration asks for; retry delays
+    /// are [`Settings::default`]'s.
+    pub fn settings(&self) -> Settings {
+        Settings {
+            refresh_interval: self.refresh_interval,
+            forming_interval: self.forming_interval,
+            debounce: self.debounce,
+            ..Settings::default()
+        }
+    }
 }
 
 /// Why the operator could not start or stopped with an error.
@@ -249,7 +268,8 @@ pub struct Embedding {
     /// Pre-bound listeners (the configured addresses are then not bound).
     pub listeners: Option<Listeners>,
     /// Controller timing (pacing, debounce, retry delays) instead of
-    /// [`Settings::default`] with [`OperatorConfig::refresh_interval`].
+    /// [`Settings::default`] with the intervals and debounce of
+    /// [`OperatorConfig`].
     pub settings: Option<Settings>,
     /// Wraps the HTTPS transport built from [`OperatorConfig::transport`]
     /// (inside the metrics, so wrapped failures are counted too).
@@ -329,10 +349,7 @@ pub async fn run_with(
         None => None,
     };
 
-    let settings = embedding.settings.unwrap_or(Settings {
-        refresh_interval: config.refresh_interval,
-        ..Settings::default()
-    });
+    let settings = embedding.settings.unwrap_or_else(|| config.settings());
     let launcher = launcher.launcher(&client, &identity);
     let ctx = context(
         &config, &client, &identity, transport, launcher, settings, &metrics,

@@ -327,6 +327,8 @@ impl Party {
             partner_info_tls: PartnerInfoTls::VcpCertificate,
             health_address,
             refresh_interval: common.refresh_interval,
+            forming_interval: common.forming_interval,
+            debounce: common.debounce,
             transport: TransportOptions {
                 connect_timeout: Duration::from_secs(2),
                 total_timeout: Duration::from_secs(5),

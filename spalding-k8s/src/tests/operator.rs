@@ -21,6 +21,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use super::fixtures::*;
 use crate::cluster::DOCUMENT_KEY;
 use crate::cluster::objects::{COMPONENT_DOCUMENT, labels};
+use crate::controller::Settings;
 use crate::identity::VcpIdentity;
 use crate::inspect::subject_alternative_names;
 use crate::operator::documents::PublishedDocuments;
@@ -349,6 +350,8 @@ fn files_config(dir: &std::path::Path) -> OperatorConfig {
         partner_info_tls: PartnerInfoTls::PlainHttp,
         health_address: free_address(),
         refresh_interval: Duration::from_secs(60),
+        forming_interval: Duration::from_secs(2),
+        debounce: Duration::from_millis(200),
         transport: TransportOptions::default(),
         instance: None,
         metrics_address: None,
@@ -416,6 +419,8 @@ async fn the_operator_refuses_to_start_without_its_identity() {
         partner_info_tls: PartnerInfoTls::VcpCertificate,
         health_address: free_address(),
         refresh_interval: Duration::from_secs(60),
+        forming_interval: Duration::from_secs(2),
+        debounce: Duration::from_millis(200),
         transport: TransportOptions::default(),
         instance: None,
         metrics_address: None,
@@ -458,4 +463,19 @@ async fn the_operator_stops_within_its_grace_period_when_the_api_server_never_an
         result.is_ok_and(|r| r.is_ok()),
         "the operator stops within its grace period"
     );
+}
+
+#[test]
+fn the_configured_pacing_reaches_the_controller() {
+    let config = OperatorConfig {
+        refresh_interval: Duration::from_secs(90),
+        forming_interval: Duration::from_millis(500),
+        debounce: Duration::ZERO,
+        ..files_config(std::path::Path::new("/nonexistent"))
+    };
+    let settings = config.settings();
+    assert_eq!(settings.refresh_interval, Duration::from_secs(90));
+    assert_eq!(settings.forming_interval, Duration::from_millis(500));
+    assert_eq!(settings.debounce, Duration::ZERO);
+    assert_eq!(settings.max_backoff, Settings::default().max_backoff);
 }

@@ -74,6 +74,8 @@ impl Replica {
             partner_info_tls: PartnerInfoTls::PlainHttp,
             health_address: free_address(),
             refresh_interval: Duration::from_secs(60),
+            forming_interval: Duration::from_secs(2),
+            debounce: Duration::from_millis(200),
             transport: TransportOptions {
                 allow_plain_http: true,
                 allow_private_addresses: true,
