@@ -156,7 +156,7 @@ fn every_party_keeps_the_objects_it_rendered() {
             .iter()
             .enumerate()
             .filter(|(i, _)| *i != player)
-            .map(|(_, p)| format!("https://{}.example/amphora", p.identity.name))
+            .map(|(_, p)| format!("https://{}.example:1443/amphora", p.identity.name))
             .collect();
         assert_eq!(
             rendered[2].body["data"]["AMPHORA_VC_PARTNERS"],

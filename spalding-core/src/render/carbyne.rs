@@ -30,15 +30,32 @@ pub const TLS_KEY: &str = "tls.key";
 /// Key of the partners' certificates in the TLS Secret.
 pub const CACERT: &str = "cacert";
 
-/// `<scheme>://<host>/<service>` of every partner, in player order.
+/// `<scheme>://<host>:<port>/<service>` of every partner, in player order.
+/// The port is the partners' mTLS gateway port (`istio.port`, 1443), which
+/// the egress ServiceEntry declares; it is left out only when it is the
+/// scheme's default, so the URL never points at a port nothing listens on.
 pub fn partner_urls(
     formation: &Formation,
     settings: &RenderSettings,
     service: &str,
 ) -> Vec<String> {
+    let scheme = settings.scheme.as_str();
+    let port = settings.istio.port;
+    let default_port = match scheme {
+        "https" => Some(443),
+        "http" => Some(80),
+        _ => None,
+    };
     formation
         .partners()
-        .map(|m| format!("{}://{}/{service}", settings.scheme, host(m)))
+        .map(|m| {
+            let host = host(m);
+            if default_port == Some(port) {
+                format!("{scheme}://{host}/{service}")
+            } else {
+                format!("{scheme}://{host}:{port}/{service}")
+            }
+        })
         .collect()
 }
 

@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 use num_bigint::BigUint;
 use serde_json::{Value, json};
 
-use super::carbyne::{CACERT, TLS_CRT, TLS_KEY, settings_data, tls_secret_data};
+use super::carbyne::{CACERT, TLS_CRT, TLS_KEY, partner_urls, settings_data, tls_secret_data};
 use super::mpspdz::{
     KeyGenSettings, QUIT_SIDECAR, keygen_script, mac_key_file, mac_key_paths, params_data,
     players_file,
@@ -91,7 +91,7 @@ fn settings_config_map_matches_the_reference() {
             let master = player == 0;
             let urls = |service: &str| {
                 partners_of(n, player)
-                    .map(|i| format!("https://{}/{service}", host_of(i)))
+                    .map(|i| format!("https://{}:1443/{service}", host_of(i)))
                     .collect::<Vec<_>>()
                     .join(",")
             };
@@ -440,4 +440,24 @@ fn klyshko_configuration_maps_match_the_reference() {
             assert_eq!(f.is_master(), player == 0);
         }
     }
+}
+
+#[test]
+fn partner_urls_name_the_gateway_port_unless_it_is_the_schemes_default() {
+    let formation = formation(3, 0);
+    let mut settings = RenderSettings::default();
+    assert_eq!(
+        partner_urls(&formation, &settings, "amphora"),
+        [1, 2].map(|i| format!("https://{}:1443/amphora", host_of(i)))
+    );
+    settings.istio.port = 443;
+    assert_eq!(
+        partner_urls(&formation, &settings, "castor"),
+        [1, 2].map(|i| format!("https://{}/castor", host_of(i)))
+    );
+    settings.scheme = "http".to_owned();
+    assert_eq!(
+        partner_urls(&formation, &settings, "castor"),
+        [1, 2].map(|i| format!("http://{}:443/castor", host_of(i)))
+    );
 }

@@ -468,7 +468,7 @@ async fn configuration_writes_settings_and_tls_secret_before_the_formation() {
         Exchange::patch(format!("{CMS}/io.carbynestack.engine.params{APPLY}")),
         Exchange::patch(format!("{CMS}/cs-vcp-settings{APPLY}"))
             .body(json!({"data": {"PLAYER_ID": "0", "IS_MASTER": "true",
-                "AMPHORA_VC_PARTNERS": "https://b.example/amphora"}}))
+                "AMPHORA_VC_PARTNERS": "https://b.example:1443/amphora"}}))
             .without("mac_key"),
         Exchange::get(format!("{SECRETS}/cs-vcp-tls")).not_found(),
         Exchange::patch(format!("{SECRETS}/cs-vcp-tls{APPLY}"))
