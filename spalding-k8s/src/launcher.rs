@@ -450,10 +450,18 @@ impl MpcLauncher for KubeLauncher {
         else {
             return Ok(None);
         };
-        Ok(Some(KeyGeneration {
-            formation,
-            phase: phase(job.status.as_ref()),
-        }))
+        // A failed Job is terminal (its pods already retried up to the
+        // backoff limit); deleting it is how an operator asks for another run.
+        let phase = match phase(job.status.as_ref()) {
+            KeyGenerationPhase::Failed { reason } => KeyGenerationPhase::Failed {
+                reason: format!(
+                    "{reason} (delete Job {}/{name} to run it again)",
+                    vc.namespace
+                ),
+            },
+            other => other,
+        };
+        Ok(Some(KeyGeneration { formation, phase }))
     }
 
     /// GET the VC (owner); POST the PVC (409 kept); LIST the objects of key

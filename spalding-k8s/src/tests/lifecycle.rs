@@ -145,7 +145,7 @@ async fn key_generation_reads_formation_and_phase_from_the_job() {
     assert_eq!(
         failed.phase,
         KeyGenerationPhase::Failed {
-            reason: "DeadlineExceeded".to_owned()
+            reason: format!("DeadlineExceeded (delete Job {NS}/foo-keygen to run it again)")
         }
     );
     finish(server).await;
