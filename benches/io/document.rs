@@ -4,7 +4,7 @@
 //! certificate. Documents list 3 and 16 members, the others with
 //! fingerprints of their own.
 //!
-//! Run: `cargo bench -p benches --bench document`
+//! Run: `cargo bench -p benches-io --bench document`
 
 #![allow(clippy::expect_used)]
 
