@@ -160,7 +160,7 @@ impl Setup {
         Formation {
             player_id,
             parameters: ValidatedParameters::carbyne_stack_default(),
-            members,
+            members: members.into(),
         }
     }
 
