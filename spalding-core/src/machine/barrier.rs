@@ -164,42 +164,43 @@ pub(crate) fn evaluate<'a>(
     }
 }
 
-/// Fills in each partner's verdict. `group` is the membership as this party
-/// sees it now; `expected` the digest of the fully admitted group view, known
-/// only when every partner was fetched now.
-pub(crate) fn judge(
-    evals: &mut [PartnerEval<'_>],
-    group: &[GroupMember<'_>],
+/// A partner's verdict. `expected` is the digest of the fully admitted group
+/// view, known only when every partner was fetched now; `group` yields the
+/// membership as this party sees it now, walked only when the partner's view
+/// differs, to say how.
+pub(crate) fn verdict<'a, I>(
+    eval: &PartnerEval<'a>,
     expected: Option<&ViewDigest>,
-) {
-    for eval in evals.iter_mut() {
-        let Some(doc) = eval.document else {
-            eval.verdict = Verdict::Unknown;
-            continue;
-        };
-        let mut blocks = Vec::new();
-        if !eval.admitted {
-            blocks.push(if !eval.admissions.is_empty() {
-                Block::CertificateChanged
-            } else {
-                Block::AwaitingAdmission
-            });
-        }
-        if !eval.compatible {
-            blocks.push(Block::Incompatible);
-        }
-        let agrees = matches!((expected, doc.mutual_digest.as_ref()), (Some(e), Some(t)) if e == t);
-        if !agrees && let Some(block) = diagnose_view(doc, group) {
-            blocks.push(block);
-        }
-        let stale = expected.is_none() && blocks.is_empty();
-        eval.verdict = if stale {
-            Verdict::Unknown
-        } else if blocks.is_empty() {
-            Verdict::Ready
+    group: impl FnOnce() -> I,
+) -> Verdict
+where
+    I: Iterator<Item = GroupMember<'a>>,
+{
+    let Some(doc) = eval.document else {
+        return Verdict::Unknown;
+    };
+    let mut blocks = Vec::new();
+    if !eval.admitted {
+        blocks.push(if !eval.admissions.is_empty() {
+            Block::CertificateChanged
         } else {
-            Verdict::Blocked(blocks)
-        };
+            Block::AwaitingAdmission
+        });
+    }
+    if !eval.compatible {
+        blocks.push(Block::Incompatible);
+    }
+    let agrees = matches!((expected, doc.mutual_digest.as_ref()), (Some(e), Some(t)) if e == t);
+    if !agrees && let Some(block) = diagnose_view(doc, &group().collect::<Vec<_>>()) {
+        blocks.push(block);
+    }
+    let stale = expected.is_none() && blocks.is_empty();
+    if stale {
+        Verdict::Unknown
+    } else if blocks.is_empty() {
+        Verdict::Ready
+    } else {
+        Verdict::Blocked(blocks)
     }
 }
 

@@ -19,11 +19,12 @@
 
 use crate::condition::{ConditionStatus, merge, reasons, types, unchanged};
 use crate::configuration::{Formation, FormedMember};
-use crate::document::view_digest;
+use crate::digest::{self, Digest, Fold};
+use crate::document::{ViewDigest, view_digest};
 use crate::machine::barrier::{
-    GroupMember, PartnerEval, Verdict, evaluate, judge, status_matches, status_of,
+    GroupMember, PartnerEval, Verdict, evaluate, status_matches, status_of, verdict,
 };
-use crate::machine::conditions::{Facts, drafts, events};
+use crate::machine::conditions::{Facts, HOLDING, all_hold, drafts, events};
 use crate::machine::publish::{Line, body, published_matches};
 use crate::machine::sorted::ByName;
 use crate::machine::{Action, Observed, PartnerObservation, Plan};
@@ -173,39 +174,20 @@ fn decide_valid(obs: &Observed, spec: &ValidatedSpec) -> Plan {
         removed(o, &mut actions);
     }
 
-    let mut lines: Vec<Line<'_>> = Vec::with_capacity(evals.len() + 1);
-    for (index, eval) in evals.iter().enumerate() {
-        if index == player_id {
-            lines.push(own_line(obs));
-        }
-        let certificate = eval.document.map(|d| &d.certificate).or_else(|| {
-            eval.observation
-                .and_then(|o| o.stored.as_ref())
-                .and_then(|s| s.certificate.as_ref())
-        });
-        lines.push(Line {
-            member: GroupMember {
-                name: &eval.partner.name,
-                endpoint: &eval.partner.endpoint,
-                certificate,
-                fingerprint: eval.fingerprint,
-            },
-            admitted: eval.admitted,
-        });
-    }
-    if player_id == evals.len() {
-        lines.push(own_line(obs));
-    }
-    let group: Vec<GroupMember<'_>> = lines.iter().map(|l| l.member).collect();
+    // The group as this party sees it now, in player order, is walked (not
+    // gathered) once for its digests; a VC at rest compares nothing else of
+    // it. Only a partner whose view differs walks it again, to say why.
+    let own = own_line(obs);
     let all_fresh = evals.iter().all(|e| e.document.is_some());
-    let expected = all_fresh.then(|| {
-        view_digest(
-            group
-                .iter()
-                .filter_map(|m| m.fingerprint.map(|f| (m.name, m.endpoint, f))),
-        )
-    });
-    judge(&mut evals, &group, expected.as_ref());
+    let expected = Expected::of(lines(&evals, own, player_id), all_fresh);
+    for index in 0..evals.len() {
+        let verdict = verdict(&evals[index], expected.view.as_ref(), || {
+            lines(&evals, own, player_id).map(|l| l.member)
+        });
+        if let Some(eval) = evals.get_mut(index) {
+            eval.verdict = verdict;
+        }
+    }
 
     // Partner records, admission bindings and partner statuses.
     for eval in &evals {
@@ -227,9 +209,10 @@ fn decide_valid(obs: &Observed, spec: &ValidatedSpec) -> Plan {
     // once this plan has run: conditions describe the world after the plan,
     // so deciding again after executing it finds nothing to do.
     let holds = barrier == Barrier::Holds;
+    let position = player_id;
     let player_id = u32::try_from(player_id).unwrap_or(u32::MAX);
     let same_players =
-        |applied: &Formation| formation_matches(applied, player_id, spec, &group, false);
+        |applied: &Formation| formation_matches(applied, player_id, spec, &expected, false);
     let current = |a: &'_ Option<Applied>| {
         a.as_ref()
             .filter(|a| same_players(&a.formation))
@@ -251,7 +234,7 @@ fn decide_valid(obs: &Observed, spec: &ValidatedSpec) -> Plan {
     let config_now = obs
         .configuration
         .as_ref()
-        .is_some_and(|c| formation_matches(c, player_id, spec, &group, true));
+        .is_some_and(|c| formation_matches(c, player_id, spec, &expected, true));
     let plan_config = holds && keys_ok && !config_now;
     let config_ok = config_now || plan_config;
     let services = current(&obs.services);
@@ -274,18 +257,26 @@ fn decide_valid(obs: &Observed, spec: &ValidatedSpec) -> Plan {
     };
 
     // Our partner-info document.
-    let republish = obs
-        .published
-        .as_ref()
-        .is_none_or(|p| !published_matches(p, obs, spec, &lines, state));
+    let republish = obs.published.as_ref().is_none_or(|p| {
+        !published_matches(p, obs, spec, expected.count, expected.member_views, state)
+    });
     if republish {
         actions.push(Action::PublishDocument(Box::new(body(
-            obs, spec, &lines, state,
+            obs,
+            spec,
+            lines(&evals, own, position),
+            state,
         ))));
     }
 
     // Lifecycle actions, only on fresh facts (all flags above imply `holds`).
-    let formation = || Box::new(build_formation(player_id, spec, &group));
+    let formation = || {
+        Box::new(build_formation(
+            player_id,
+            spec,
+            lines(&evals, own, position).map(|l| l.member),
+        ))
+    };
     if plan_mac {
         actions.push(Action::CreateMacKeyShares);
     }
@@ -313,14 +304,21 @@ fn decide_valid(obs: &Observed, spec: &ValidatedSpec) -> Plan {
         gateways_ok,
         state,
     };
-    let drafts = drafts(&facts);
-    let player_count = u32::try_from(group.len()).unwrap_or(u32::MAX);
+    // Everything holds at rest: the conditions are then a fixed list,
+    // compared without drafting them.
+    let drafted = (!all_hold(&facts)).then(|| drafts(&facts));
+    let player_count = u32::try_from(expected.count).unwrap_or(u32::MAX);
     let status_same = obs.status.state == state
         && obs.status.player_id == Some(player_id)
         && obs.status.player_count == Some(player_count)
         && obs.status.observed_generation == obs.generation
-        && unchanged(&obs.status.conditions, &drafts, obs.generation);
+        && unchanged(
+            &obs.status.conditions,
+            drafted.as_deref().unwrap_or(&HOLDING),
+            obs.generation,
+        );
     if !status_same {
+        let drafts = drafted.unwrap_or_else(|| HOLDING.to_vec());
         let status = VirtualCloudStatus {
             state,
             player_id: Some(player_id),
@@ -336,6 +334,96 @@ fn decide_valid(obs: &Observed, spec: &ValidatedSpec) -> Plan {
         actions.push(Action::UpdateStatus(Box::new(status)));
     }
     Plan { actions }
+}
+
+/// The lines of the group, in player order: every partner's, with ours at
+/// `player_id`.
+fn lines<'a, 'b>(
+    evals: &'b [PartnerEval<'a>],
+    own: Line<'a>,
+    player_id: usize,
+) -> impl Iterator<Item = Line<'a>> + Clone + 'b {
+    let (before, after) = evals.split_at(player_id.min(evals.len()));
+    before
+        .iter()
+        .map(partner_line)
+        .chain(std::iter::once(own))
+        .chain(after.iter().map(partner_line))
+}
+
+/// A partner's line in the group view: its certificate fetched now, else
+/// the one stored.
+fn partner_line<'a>(eval: &PartnerEval<'a>) -> Line<'a> {
+    let certificate = eval.document.map(|d| &d.certificate).or_else(|| {
+        eval.observation
+            .and_then(|o| o.stored.as_ref())
+            .and_then(|s| s.certificate.as_ref())
+    });
+    Line {
+        member: GroupMember {
+            name: &eval.partner.name,
+            endpoint: &eval.partner.endpoint,
+            certificate,
+            fingerprint: eval.fingerprint,
+        },
+        admitted: eval.admitted,
+    }
+}
+
+/// The digests of the group as known now, each to be compared with what
+/// was applied or published (their digests were computed when those were
+/// built or read).
+struct Expected {
+    /// Number of members, this party included.
+    count: usize,
+    /// Names and endpoints ([`crate::configuration::FormedMembers::players_digest`]).
+    players: Digest,
+    /// Every member's certificate ([`crate::configuration::FormedMembers::certificates_digest`]);
+    /// `None` when one is not known.
+    certificates: Option<Digest>,
+    /// The fully admitted view ([`view_digest`]), known only when every
+    /// partner was fetched now.
+    view: Option<ViewDigest>,
+    /// The member lines of our document ([`crate::document::MemberViews::digest`]).
+    member_views: Digest,
+}
+
+impl Expected {
+    /// The digests of the group `lines`, in one walk.
+    fn of<'a>(lines: impl Iterator<Item = Line<'a>> + Clone, all_fresh: bool) -> Self {
+        let view = all_fresh.then(|| {
+            view_digest(lines.clone().filter_map(|l| {
+                l.member
+                    .fingerprint
+                    .map(|f| (l.member.name, l.member.endpoint, f))
+            }))
+        });
+        let mut count = 0;
+        let mut players = Fold::new(digest::seeds::PLAYERS);
+        let mut certificates = Some(Fold::new(digest::seeds::CERTIFICATES));
+        let mut member_views = Fold::new(digest::seeds::MEMBER_VIEWS);
+        for Line { member, admitted } in lines {
+            count += 1;
+            players = players.push(digest::member_word(member.name, member.endpoint));
+            certificates = certificates
+                .zip(member.certificate)
+                .map(|(fold, c)| fold.push(digest::fingerprint_word(c.fingerprint())));
+            let [line, admitted] = digest::member_view_words(
+                member.name,
+                member.endpoint,
+                member.fingerprint,
+                admitted,
+            );
+            member_views = member_views.push(line).push(admitted);
+        }
+        Self {
+            count,
+            players: players.finish(),
+            certificates: certificates.map(Fold::finish),
+            view,
+            member_views: member_views.finish(),
+        }
+    }
 }
 
 /// Our own line in the group view.
@@ -364,9 +452,11 @@ fn plan_partner(obs: &Observed, eval: &PartnerEval<'_>, actions: &mut Vec<Action
                 certificate: doc.certificate.clone(),
             });
         }
+        // Endpoints compare through their digests: the record's was
+        // written by this party from its spec.
         let record_same = stored.is_some_and(|s| {
             s.record.name == *name
-                && s.record.endpoint == eval.partner.endpoint
+                && s.record.endpoint.digest() == eval.partner.endpoint.digest()
                 && s.record.parameters == doc.parameters
                 && s.record.certificate.namespace == obs.vc.namespace
                 && is_certificate_config_map_name(&s.record.certificate.name, &obs.vc.name, name)
@@ -401,33 +491,34 @@ fn plan_partner(obs: &Observed, eval: &PartnerEval<'_>, actions: &mut Vec<Action
     }
 }
 
-/// Whether `applied` was built for the group as known now. With
-/// `certificates`, every member's certificate must match too.
+/// Whether `applied` was built for the group as known now (`expected`).
+/// With `certificates`, every member's certificate must match too. Constant
+/// time: the members compare through their digests.
 fn formation_matches(
     applied: &Formation,
     player_id: u32,
     spec: &ValidatedSpec,
-    group: &[GroupMember<'_>],
+    expected: &Expected,
     certificates: bool,
 ) -> bool {
     applied.player_id == player_id
         && applied.parameters == spec.parameters
-        && applied.members.len() == group.len()
-        && applied.members.iter().zip(group).all(|(a, g)| {
-            a.name == *g.name
-                && a.endpoint == *g.endpoint
-                && (!certificates || Some(&a.certificate) == g.certificate)
-        })
+        && applied.members.len() == expected.count
+        && applied.members.players_digest() == expected.players
+        && (!certificates || Some(applied.members.certificates_digest()) == expected.certificates)
 }
 
 /// The formation of the group; called only when the barrier holds, so every
 /// member's certificate is fresh.
-fn build_formation(player_id: u32, spec: &ValidatedSpec, group: &[GroupMember<'_>]) -> Formation {
+fn build_formation<'a>(
+    player_id: u32,
+    spec: &ValidatedSpec,
+    group: impl Iterator<Item = GroupMember<'a>>,
+) -> Formation {
     Formation {
         player_id,
         parameters: spec.parameters.clone(),
         members: group
-            .iter()
             .filter_map(|g| {
                 g.certificate.map(|c| FormedMember {
                     name: g.name.clone(),
