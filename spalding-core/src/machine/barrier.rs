@@ -130,21 +130,7 @@ pub(crate) fn evaluate<'a>(
         None => (Vec::new(), stored_status.is_some_and(|s| s.compatible)),
     };
     let admitted_us = match document {
-        // Member names are unique (verification refuses duplicates), so the
-        // hinted position, when it holds our name, is the one a search finds.
-        Some(doc) => doc
-            .members
-            .get(player_id)
-            .filter(|m| m.name == identity.name)
-            .or_else(|| {
-                doc.members
-                    .binary_search_by(|m| m.name.cmp(&identity.name))
-                    .ok()
-                    .and_then(|i| doc.members.get(i))
-            })
-            .is_some_and(|m| {
-                m.admitted && m.fingerprint.as_ref() == Some(identity.certificate.fingerprint())
-            }),
+        Some(doc) => admits_us(doc, identity, player_id),
         None => stored_status.is_some_and(|s| s.partner_admitted_us),
     };
     PartnerEval {
@@ -162,6 +148,30 @@ pub(crate) fn evaluate<'a>(
         admitted_us,
         verdict: Verdict::Unknown,
     }
+}
+
+/// Whether `doc` says its publisher admitted our current certificate.
+/// `player_id` is our own position in the group: where a partner that sees
+/// the group as we do lists us, tried before searching its view.
+pub(crate) fn admits_us(
+    doc: &VerifiedDocument,
+    identity: &LocalIdentity,
+    player_id: usize,
+) -> bool {
+    // Member names are unique (verification refuses duplicates), so the
+    // hinted position, when it holds our name, is the one a search finds.
+    doc.members
+        .get(player_id)
+        .filter(|m| m.name == identity.name)
+        .or_else(|| {
+            doc.members
+                .binary_search_by(|m| m.name.cmp(&identity.name))
+                .ok()
+                .and_then(|i| doc.members.get(i))
+        })
+        .is_some_and(|m| {
+            m.admitted && m.fingerprint.as_ref() == Some(identity.certificate.fingerprint())
+        })
 }
 
 /// A partner's verdict. `expected` is the digest of the fully admitted group
@@ -260,9 +270,12 @@ pub(crate) fn status_matches(stored: &PartnerStatus, eval: &PartnerEval<'_>) -> 
 /// the stored number and the one accepted is the stored one itself, whose
 /// content equals it.
 fn sequence_settled(stored: &PartnerStatus, eval: &PartnerEval<'_>) -> bool {
-    let Some(doc) = eval.document else {
-        return true;
-    };
+    eval.document
+        .is_none_or(|doc| sequence_settled_by(stored, doc))
+}
+
+/// [`sequence_settled`] for a document fetched now.
+pub(crate) fn sequence_settled_by(stored: &PartnerStatus, doc: &VerifiedDocument) -> bool {
     stored.content_digest == Some(doc.content_digest)
         && stored
             .sequence

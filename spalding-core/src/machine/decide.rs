@@ -18,19 +18,17 @@
 //!   nothing is launched and nothing created is deleted.
 
 use crate::condition::{ConditionStatus, merge, reasons, types, unchanged};
-use crate::configuration::{Formation, FormedMember};
-use crate::digest::{self, Digest, Fold};
-use crate::document::{ViewDigest, view_digest};
-use crate::machine::barrier::{
-    GroupMember, PartnerEval, Verdict, evaluate, status_matches, status_of, verdict,
-};
+use crate::configuration::Formation;
+use crate::machine::barrier::{PartnerEval, Verdict, evaluate, status_matches, status_of, verdict};
 use crate::machine::conditions::{Facts, HOLDING, all_hold, drafts, events};
-use crate::machine::publish::{Line, body, published_matches};
+use crate::machine::group::{
+    Expected, build_formation, formation_matches, lines, own_line, record_matches,
+};
+use crate::machine::publish::{body, published_matches};
+use crate::machine::rest::at_rest;
 use crate::machine::sorted::ByName;
 use crate::machine::{Action, Observed, PartnerObservation, Plan};
-use crate::partner::{
-    CertificateRef, PartnerRecord, certificate_config_map_name, is_certificate_config_map_name,
-};
+use crate::partner::{CertificateRef, PartnerRecord, certificate_config_map_name};
 use crate::ports::{Applied, KeyGenerationPhase};
 use crate::spec::{SpecError, State, ValidatedSpec, VirtualCloudStatus};
 
@@ -117,7 +115,18 @@ fn decide_invalid(obs: &Observed, error: &SpecError) -> Plan {
     }
 }
 
+/// A valid spec: nothing to do when the VC is ready and at rest (the fast
+/// path), else the full pipeline.
 fn decide_valid(obs: &Observed, spec: &ValidatedSpec) -> Plan {
+    if at_rest(obs, spec) {
+        return Plan::default();
+    }
+    pipeline(obs, spec)
+}
+
+/// The full pipeline: evaluate every partner, judge the barrier, derive the
+/// state and plan everything that differs from what is stored.
+pub(crate) fn pipeline(obs: &Observed, spec: &ValidatedSpec) -> Plan {
     let mut actions = Vec::new();
 
     // Walk partners, observations and admissions together, all sorted by
@@ -336,110 +345,6 @@ fn decide_valid(obs: &Observed, spec: &ValidatedSpec) -> Plan {
     Plan { actions }
 }
 
-/// The lines of the group, in player order: every partner's, with ours at
-/// `player_id`.
-fn lines<'a, 'b>(
-    evals: &'b [PartnerEval<'a>],
-    own: Line<'a>,
-    player_id: usize,
-) -> impl Iterator<Item = Line<'a>> + Clone + 'b {
-    let (before, after) = evals.split_at(player_id.min(evals.len()));
-    before
-        .iter()
-        .map(partner_line)
-        .chain(std::iter::once(own))
-        .chain(after.iter().map(partner_line))
-}
-
-/// A partner's line in the group view: its certificate fetched now, else
-/// the one stored.
-fn partner_line<'a>(eval: &PartnerEval<'a>) -> Line<'a> {
-    let certificate = eval.document.map(|d| &d.certificate).or_else(|| {
-        eval.observation
-            .and_then(|o| o.stored.as_ref())
-            .and_then(|s| s.certificate.as_ref())
-    });
-    Line {
-        member: GroupMember {
-            name: &eval.partner.name,
-            endpoint: &eval.partner.endpoint,
-            certificate,
-            fingerprint: eval.fingerprint,
-        },
-        admitted: eval.admitted,
-    }
-}
-
-/// The digests of the group as known now, each to be compared with what
-/// was applied or published (their digests were computed when those were
-/// built or read).
-struct Expected {
-    /// Number of members, this party included.
-    count: usize,
-    /// Names and endpoints ([`crate::configuration::FormedMembers::players_digest`]).
-    players: Digest,
-    /// Every member's certificate ([`crate::configuration::FormedMembers::certificates_digest`]);
-    /// `None` when one is not known.
-    certificates: Option<Digest>,
-    /// The fully admitted view ([`view_digest`]), known only when every
-    /// partner was fetched now.
-    view: Option<ViewDigest>,
-    /// The member lines of our document ([`crate::document::MemberViews::digest`]).
-    member_views: Digest,
-}
-
-impl Expected {
-    /// The digests of the group `lines`, in one walk.
-    fn of<'a>(lines: impl Iterator<Item = Line<'a>> + Clone, all_fresh: bool) -> Self {
-        let view = all_fresh.then(|| {
-            view_digest(lines.clone().filter_map(|l| {
-                l.member
-                    .fingerprint
-                    .map(|f| (l.member.name, l.member.endpoint, f))
-            }))
-        });
-        let mut count = 0;
-        let mut players = Fold::new(digest::seeds::PLAYERS);
-        let mut certificates = Some(Fold::new(digest::seeds::CERTIFICATES));
-        let mut member_views = Fold::new(digest::seeds::MEMBER_VIEWS);
-        for Line { member, admitted } in lines {
-            count += 1;
-            players = players.push(digest::member_word(member.name, member.endpoint));
-            certificates = certificates
-                .zip(member.certificate)
-                .map(|(fold, c)| fold.push(digest::fingerprint_word(c.fingerprint())));
-            let [line, admitted] = digest::member_view_words(
-                member.name,
-                member.endpoint,
-                member.fingerprint,
-                admitted,
-            );
-            member_views = member_views.push(line).push(admitted);
-        }
-        Self {
-            count,
-            players: players.finish(),
-            certificates: certificates.map(Fold::finish),
-            view,
-            member_views: member_views.finish(),
-        }
-    }
-}
-
-/// Our own line in the group view.
-fn own_line(obs: &Observed) -> Line<'_> {
-    let me = &obs.identity;
-    Line {
-        member: GroupMember {
-            name: &me.name,
-            endpoint: &me.endpoint,
-            certificate: Some(&me.certificate),
-            fingerprint: Some(me.certificate.fingerprint()),
-        },
-        admitted: true,
-    }
-}
-
 /// Plans the record, certificate, admission bindings and status of one partner.
 fn plan_partner(obs: &Observed, eval: &PartnerEval<'_>, actions: &mut Vec<Action>) {
     let name = &eval.partner.name;
@@ -452,15 +357,8 @@ fn plan_partner(obs: &Observed, eval: &PartnerEval<'_>, actions: &mut Vec<Action
                 certificate: doc.certificate.clone(),
             });
         }
-        // Endpoints compare through their digests: the record's was
-        // written by this party from its spec.
-        let record_same = stored.is_some_and(|s| {
-            s.record.name == *name
-                && s.record.endpoint.digest() == eval.partner.endpoint.digest()
-                && s.record.parameters == doc.parameters
-                && s.record.certificate.namespace == obs.vc.namespace
-                && is_certificate_config_map_name(&s.record.certificate.name, &obs.vc.name, name)
-        });
+        let record_same = stored
+            .is_some_and(|s| record_matches(&s.record, eval.partner, &doc.parameters, &obs.vc));
         if !record_same {
             actions.push(Action::UpsertPartner(PartnerRecord {
                 name: name.clone(),
@@ -488,44 +386,5 @@ fn plan_partner(obs: &Observed, eval: &PartnerEval<'_>, actions: &mut Vec<Action
             partner: name.clone(),
             status: status_of(eval, previous),
         });
-    }
-}
-
-/// Whether `applied` was built for the group as known now (`expected`).
-/// With `certificates`, every member's certificate must match too. Constant
-/// time: the members compare through their digests.
-fn formation_matches(
-    applied: &Formation,
-    player_id: u32,
-    spec: &ValidatedSpec,
-    expected: &Expected,
-    certificates: bool,
-) -> bool {
-    applied.player_id == player_id
-        && applied.parameters == spec.parameters
-        && applied.members.len() == expected.count
-        && applied.members.players_digest() == expected.players
-        && (!certificates || Some(applied.members.certificates_digest()) == expected.certificates)
-}
-
-/// The formation of the group; called only when the barrier holds, so every
-/// member's certificate is fresh.
-fn build_formation<'a>(
-    player_id: u32,
-    spec: &ValidatedSpec,
-    group: impl Iterator<Item = GroupMember<'a>>,
-) -> Formation {
-    Formation {
-        player_id,
-        parameters: spec.parameters.clone(),
-        members: group
-            .filter_map(|g| {
-                g.certificate.map(|c| FormedMember {
-                    name: g.name.clone(),
-                    endpoint: g.endpoint.clone(),
-                    certificate: c.clone(),
-                })
-            })
-            .collect(),
     }
 }
