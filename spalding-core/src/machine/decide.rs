@@ -316,6 +316,10 @@ pub(crate) fn pipeline(obs: &Observed, spec: &ValidatedSpec) -> Plan {
     // Everything holds at rest: the conditions are then a fixed list,
     // compared without drafting them.
     let drafted = (!all_hold(&facts)).then(|| drafts(&facts));
+    debug_assert!(
+        drafted.is_some() || drafts(&facts) == HOLDING,
+        "all conditions hold but drafting them says otherwise"
+    );
     let player_count = u32::try_from(expected.count).unwrap_or(u32::MAX);
     let status_same = obs.status.state == state
         && obs.status.player_id == Some(player_id)

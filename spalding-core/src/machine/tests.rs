@@ -16,6 +16,9 @@ use crate::partner::CertificateRef;
 use crate::ports::KeyGenerationPhase;
 use crate::spec::{PartnerEntry, State, VirtualCloudSpec};
 
+mod digests;
+mod rest;
+
 const NAMES: [&str; 6] = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot"];
 
 /// Two certificates per possible party: its own and a rotated one.
