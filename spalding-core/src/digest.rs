@@ -58,7 +58,15 @@ pub(crate) fn admitted_member_word(
     endpoint: &Endpoint,
     fingerprint: &Fingerprint,
 ) -> Digest {
-    member_word(name, endpoint) ^ fingerprint_word(fingerprint).rotate_left(86)
+    with_fingerprint(member_word(name, endpoint), Some(fingerprint))
+}
+
+/// A [`member_word`] with the fingerprint known for the member mixed in.
+pub(crate) fn with_fingerprint(member: Digest, fingerprint: Option<&Fingerprint>) -> Digest {
+    member
+        ^ fingerprint
+            .map_or(NO_FINGERPRINT, fingerprint_word)
+            .rotate_left(86)
 }
 
 /// An order-sensitive fold of words into one digest.
@@ -104,9 +112,8 @@ pub(crate) fn member_view_words(
     fingerprint: Option<&Fingerprint>,
     admitted: bool,
 ) -> [Digest; 2] {
-    let fingerprint = fingerprint.map_or(NO_FINGERPRINT, fingerprint_word);
     [
-        member_word(name, endpoint) ^ fingerprint.rotate_left(86),
+        with_fingerprint(member_word(name, endpoint), fingerprint),
         Digest::from(admitted),
     ]
 }

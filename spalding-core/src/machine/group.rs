@@ -9,7 +9,9 @@ use std::iter::once;
 
 use crate::configuration::{Formation, FormedMember};
 use crate::digest::{self, Digest, Fold};
-use crate::document::{ViewDigest, view_digest};
+use crate::document::ViewDigest;
+#[cfg(doc)]
+use crate::document::view_digest;
 use crate::machine::Observed;
 use crate::machine::barrier::{GroupMember, PartnerEval};
 use crate::machine::publish::Line;
@@ -99,39 +101,67 @@ pub(crate) struct Expected {
 }
 
 impl Expected {
-    /// The digests of the group `lines`, in one walk (two with the view).
-    pub fn of<'a>(lines: impl Iterator<Item = Line<'a>> + Clone, all_fresh: bool) -> Self {
-        let view = all_fresh.then(|| {
-            view_digest(lines.clone().filter_map(|l| {
-                l.member
-                    .fingerprint
-                    .map(|f| (l.member.name, l.member.endpoint, f))
-            }))
-        });
-        let mut count = 0;
-        let mut players = Fold::new(digest::seeds::PLAYERS);
-        let mut certificates = Some(Fold::new(digest::seeds::CERTIFICATES));
-        let mut member_views = Fold::new(digest::seeds::MEMBER_VIEWS);
-        for Line { member, admitted } in lines {
-            count += 1;
-            players = players.push(digest::member_word(member.name, member.endpoint));
-            certificates = certificates
-                .zip(member.certificate)
-                .map(|(fold, c)| fold.push(digest::fingerprint_word(c.fingerprint())));
-            let [line, admitted] = digest::member_view_words(
-                member.name,
-                member.endpoint,
-                member.fingerprint,
-                admitted,
-            );
-            member_views = member_views.push(line).push(admitted);
+    /// The digests of the group `lines`, in one walk.
+    pub fn of<'a>(lines: impl Iterator<Item = Line<'a>>, all_fresh: bool) -> Self {
+        let mut digests = GroupDigests::new();
+        for line in lines {
+            digests.push(line);
         }
+        digests.finish(all_fresh)
+    }
+}
+
+/// [`Expected`] under way: the group's lines folded in one at a time, in
+/// player order.
+pub(crate) struct GroupDigests {
+    count: usize,
+    players: Fold,
+    certificates: Option<Fold>,
+    view: Fold,
+    member_views: Fold,
+}
+
+impl GroupDigests {
+    /// No line yet.
+    pub fn new() -> Self {
         Self {
-            count,
-            players: players.finish(),
-            certificates: certificates.map(Fold::finish),
-            view,
-            member_views: member_views.finish(),
+            count: 0,
+            players: Fold::new(digest::seeds::PLAYERS),
+            certificates: Some(Fold::new(digest::seeds::CERTIFICATES)),
+            view: Fold::new(digest::seeds::VIEW),
+            member_views: Fold::new(digest::seeds::MEMBER_VIEWS),
+        }
+    }
+
+    /// Folds in the next line. The view folds in the members whose
+    /// fingerprint is known, as [`view_digest`] does; a member's line in our
+    /// document is the same word plus whether we admitted it.
+    pub fn push(&mut self, Line { member, admitted }: Line<'_>) {
+        self.count += 1;
+        let word = digest::member_word(member.name, member.endpoint);
+        self.players = self.players.push(word);
+        self.certificates = self
+            .certificates
+            .zip(member.certificate)
+            .map(|(fold, c)| fold.push(digest::fingerprint_word(c.fingerprint())));
+        let line = digest::with_fingerprint(word, member.fingerprint);
+        if member.fingerprint.is_some() {
+            self.view = self.view.push(line);
+        }
+        self.member_views = self
+            .member_views
+            .push(line)
+            .push(digest::Digest::from(admitted));
+    }
+
+    /// The digests; the view only when every partner was fetched now.
+    pub fn finish(self, all_fresh: bool) -> Expected {
+        Expected {
+            count: self.count,
+            players: self.players.finish(),
+            certificates: self.certificates.map(Fold::finish),
+            view: all_fresh.then(|| self.view.finish()),
+            member_views: self.member_views.finish(),
         }
     }
 }

@@ -15,9 +15,7 @@
 use crate::condition::unchanged;
 use crate::machine::barrier::{GroupMember, admits_us, sequence_settled_by};
 use crate::machine::conditions::HOLDING;
-use crate::machine::group::{
-    Expected, formation_matches, in_player_order, own_line, record_matches,
-};
+use crate::machine::group::{GroupDigests, formation_matches, own_line, record_matches};
 use crate::machine::publish::{Line, published_matches};
 use crate::machine::sorted::ByName;
 use crate::machine::{Fetch, Observed};
@@ -64,10 +62,17 @@ pub(crate) fn at_rest(obs: &Observed, spec: &ValidatedSpec) -> bool {
     // now, admitted with its current certificate by settled admissions only,
     // compatible, listing the same fully admitted view as every other, and
     // stored exactly as the pipeline would store it.
+    // The group's digests are folded in on the way, with our own line at our
+    // player position.
     let admissions = ByName::new(&obs.admissions, |a| &a.partner);
     let mut next_admission = 0;
     let mut mutual = None;
-    for (partner, observation) in spec.partners.iter().zip(&obs.partners) {
+    let own = own_line(obs);
+    let mut group = GroupDigests::new();
+    for (index, (partner, observation)) in spec.partners.iter().zip(&obs.partners).enumerate() {
+        if index == position {
+            group.push(own);
+        }
         if observation.name != partner.name {
             return false;
         }
@@ -117,26 +122,23 @@ pub(crate) fn at_rest(obs: &Observed, spec: &ValidatedSpec) -> bool {
         if !settled {
             return false;
         }
-    }
-
-    // The group as known now: every partner's view is ours, and what was
-    // applied and published was built for it.
-    let lines = in_player_order(spec.partners.len(), own_line(obs), position, |i| {
-        let partner = spec.partners.get(i)?;
-        let Fetch::Fetched(doc) = &obs.partners.get(i)?.fetch else {
-            return None;
-        };
-        Some(Line {
+        group.push(Line {
             member: GroupMember {
                 name: &partner.name,
                 endpoint: &partner.endpoint,
                 certificate: Some(&doc.certificate),
-                fingerprint: Some(doc.certificate.fingerprint()),
+                fingerprint: Some(fingerprint),
             },
             admitted: true,
-        })
-    });
-    let expected = Expected::of(lines, true);
+        });
+    }
+    if position == spec.partners.len() {
+        group.push(own);
+    }
+
+    // The group as known now: every partner's view is ours, and what was
+    // applied and published was built for it.
+    let expected = group.finish(true);
     expected.count == spec.partners.len() + 1
         && mutual.is_some()
         && expected.view == mutual
