@@ -1,12 +1,13 @@
 //! `decide`: from what one reconcile observed to the plan that moves the VC
 //! forward, as a pure function.
 //!
-//! The pipeline inside is: index the observations → evaluate every partner
-//! ([`super::barrier`]) → judge the group barrier → derive the state from
-//! local facts → plan partner records, the published document, lifecycle
-//! actions, events and status, in that order. Every comparison with what is
-//! stored is made before anything is built, so a VC at rest yields an empty
-//! plan without allocating much.
+//! A VC that is ready and at rest takes the fast path ([`super::rest`]) and
+//! gets the empty plan. Otherwise the pipeline is: index the observations →
+//! evaluate every partner ([`super::barrier`]) → judge the group barrier →
+//! derive the state from local facts → plan partner records, the published
+//! document, lifecycle actions, events and status, in that order. Every
+//! comparison with what is stored is made before anything is built, lists
+//! through their digests ([`super::group`]).
 //!
 //! State rules:
 //! - barrier **holds** (all partners fresh and ready): the state is what the

@@ -10,7 +10,9 @@
 //! It answers "at rest" only when the full pipeline would plan nothing: each
 //! check below is one the pipeline makes for a ready VC whose barrier holds
 //! (the tests compare both on generated observations and on every single
-//! change to one at rest).
+//! change to one at rest). It expects the observations the
+//! [`crate::Reconciler`] builds once nothing is left to remove: exactly the
+//! spec's partners, in name order; anything else takes the pipeline.
 
 use crate::condition::unchanged;
 use crate::machine::barrier::{GroupMember, admits_us, sequence_settled_by};
