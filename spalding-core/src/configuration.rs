@@ -9,10 +9,12 @@
 //! Carbyne Stack configuration whose format is fixed by the reference.
 
 use std::collections::BTreeMap;
+use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
 use crate::certificate::Certificate;
+use crate::digest::{self, Digest, Fold};
 use crate::name::PartyName;
 use crate::parameters::ValidatedParameters;
 use crate::spec::Endpoint;
@@ -51,7 +53,115 @@ pub struct Formation {
     /// The shared parameters.
     pub parameters: ValidatedParameters,
     /// Every member in player order.
-    pub members: Vec<FormedMember>,
+    pub members: FormedMembers,
+}
+
+/// The members of a [`Formation`], in player order, with two digests
+/// computed once when the list is built or deserialised: of the players
+/// (names and endpoints) and of their certificates. `decide` compares an
+/// applied formation with the group through them, in constant time, on every
+/// reconcile. Read-only (it dereferences to a slice), so the digests always
+/// describe the list; on the wire it is the plain list.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct FormedMembers {
+    /// The members.
+    members: Vec<FormedMember>,
+    /// [`digest::seeds::PLAYERS`] fold of every member's name and endpoint.
+    players: Digest,
+    /// [`digest::seeds::CERTIFICATES`] fold of every member's certificate fingerprint.
+    certificates: Digest,
+}
+
+impl FormedMembers {
+    /// Digest of the players: every member's name and endpoint, in order.
+    pub fn players_digest(&self) -> Digest {
+        self.players
+    }
+
+    /// Digest of every member's certificate, in order.
+    pub fn certificates_digest(&self) -> Digest {
+        self.certificates
+    }
+
+    /// The members as a list.
+    pub fn to_vec(&self) -> Vec<FormedMember> {
+        self.members.clone()
+    }
+
+    /// Changes the list through `change`, then computes the digests again.
+    pub fn edit<R>(&mut self, change: impl FnOnce(&mut Vec<FormedMember>) -> R) -> R {
+        let mut members = std::mem::take(&mut self.members);
+        let result = change(&mut members);
+        *self = Self::from(members);
+        result
+    }
+}
+
+impl From<Vec<FormedMember>> for FormedMembers {
+    fn from(members: Vec<FormedMember>) -> Self {
+        let (players, certificates) = members.iter().fold(
+            (
+                Fold::new(digest::seeds::PLAYERS),
+                Fold::new(digest::seeds::CERTIFICATES),
+            ),
+            |(players, certificates), m| {
+                (
+                    players.push(digest::member_word(&m.name, &m.endpoint)),
+                    certificates.push(digest::fingerprint_word(m.certificate.fingerprint())),
+                )
+            },
+        );
+        Self {
+            members,
+            players: players.finish(),
+            certificates: certificates.finish(),
+        }
+    }
+}
+
+impl From<FormedMembers> for Vec<FormedMember> {
+    fn from(members: FormedMembers) -> Self {
+        members.members
+    }
+}
+
+impl FromIterator<FormedMember> for FormedMembers {
+    fn from_iter<I: IntoIterator<Item = FormedMember>>(iter: I) -> Self {
+        Self::from(iter.into_iter().collect::<Vec<_>>())
+    }
+}
+
+impl std::ops::Deref for FormedMembers {
+    type Target = [FormedMember];
+    fn deref(&self) -> &[FormedMember] {
+        &self.members
+    }
+}
+
+impl<'a> IntoIterator for &'a FormedMembers {
+    type Item = &'a FormedMember;
+    type IntoIter = std::slice::Iter<'a, FormedMember>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.members.iter()
+    }
+}
+
+impl fmt::Debug for FormedMembers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.members.fmt(f)
+    }
+}
+
+impl Serialize for FormedMembers {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.members.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for FormedMembers {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Vec::<FormedMember>::deserialize(deserializer).map(Self::from)
+    }
 }
 
 impl Formation {

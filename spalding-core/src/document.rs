@@ -9,9 +9,12 @@
 //! Signing and the rollback check belong to the transport; this module fixes
 //! the canonical bytes they sign.
 
+use std::fmt;
+
 use serde::{Deserialize, Serialize};
 
 use crate::certificate::{Certificate, Fingerprint};
+use crate::digest::{self, Digest, Fold};
 use crate::name::PartyName;
 use xxhash_rust::xxh3::xxh3_128_with_seed;
 
@@ -55,9 +58,105 @@ pub struct DocumentBody {
     /// The fingerprint of that certificate.
     pub fingerprint: Fingerprint,
     /// Every member (itself included), sorted by name.
-    pub members: Vec<MemberView>,
+    pub members: MemberViews,
     /// Its lifecycle state.
     pub state: State,
+}
+
+/// The member lines of a [`DocumentBody`], with their digest computed once
+/// when the list is built or deserialised: `decide` compares the document it
+/// published last with the one it would publish through it, in constant
+/// time, on every reconcile. Read-only (it dereferences to a slice), so the
+/// digest always describes the list; on the wire it is the plain list.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct MemberViews {
+    /// The lines.
+    views: Vec<MemberView>,
+    /// [`digest::seeds::MEMBER_VIEWS`] fold of every line.
+    digest: Digest,
+}
+
+impl MemberViews {
+    /// Digest of every line (name, endpoint, fingerprint, admission), in order.
+    pub fn digest(&self) -> Digest {
+        self.digest
+    }
+
+    /// The lines as a list.
+    pub fn to_vec(&self) -> Vec<MemberView> {
+        self.views.clone()
+    }
+
+    /// Changes the list through `change`, then computes the digest again.
+    pub fn edit<R>(&mut self, change: impl FnOnce(&mut Vec<MemberView>) -> R) -> R {
+        let mut views = std::mem::take(&mut self.views);
+        let result = change(&mut views);
+        *self = Self::from(views);
+        result
+    }
+}
+
+impl From<Vec<MemberView>> for MemberViews {
+    fn from(views: Vec<MemberView>) -> Self {
+        let digest = views
+            .iter()
+            .fold(Fold::new(digest::seeds::MEMBER_VIEWS), |fold, v| {
+                let [line, admitted] = digest::member_view_words(
+                    &v.name,
+                    &v.endpoint,
+                    v.fingerprint.as_ref(),
+                    v.admitted,
+                );
+                fold.push(line).push(admitted)
+            })
+            .finish();
+        Self { views, digest }
+    }
+}
+
+impl From<MemberViews> for Vec<MemberView> {
+    fn from(views: MemberViews) -> Self {
+        views.views
+    }
+}
+
+impl FromIterator<MemberView> for MemberViews {
+    fn from_iter<I: IntoIterator<Item = MemberView>>(iter: I) -> Self {
+        Self::from(iter.into_iter().collect::<Vec<_>>())
+    }
+}
+
+impl std::ops::Deref for MemberViews {
+    type Target = [MemberView];
+    fn deref(&self) -> &[MemberView] {
+        &self.views
+    }
+}
+
+impl<'a> IntoIterator for &'a MemberViews {
+    type Item = &'a MemberView;
+    type IntoIter = std::slice::Iter<'a, MemberView>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.views.iter()
+    }
+}
+
+impl fmt::Debug for MemberViews {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.views.fmt(f)
+    }
+}
+
+impl Serialize for MemberViews {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.views.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for MemberViews {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Vec::<MemberView>::deserialize(deserializer).map(Self::from)
+    }
 }
 
 /// A document as served: the body, a sequence number that grows with every
@@ -155,20 +254,18 @@ pub type ViewDigest = u128;
 pub fn view_digest<'a>(
     members: impl Iterator<Item = (&'a PartyName, &'a Endpoint, &'a Fingerprint)>,
 ) -> ViewDigest {
-    // Name and endpoint hashed in one shot each with their own seed; the
-    // fingerprint is already a SHA-256 digest, so its two halves are mixed in
-    // as they are. Members folded in order: no buffering, no allocation.
-    const MULTIPLIER: u128 = 0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c835;
-    members.fold(0, |acc: u128, (name, endpoint, fingerprint)| {
-        let (halves, _) = fingerprint.digest().as_chunks::<16>();
-        let fingerprint = halves.iter().fold(0, |f: u128, half| {
-            f.rotate_left(64) ^ u128::from_le_bytes(*half)
-        });
-        let member = xxh3_128_with_seed(name.as_bytes(), 1)
-            ^ xxh3_128_with_seed(endpoint.as_str().as_bytes(), 2).rotate_left(43)
-            ^ fingerprint.rotate_left(86);
-        (acc.rotate_left(17) ^ member).wrapping_mul(MULTIPLIER)
-    })
+    // Names and endpoints carry their XXH3 digests, computed when they were
+    // parsed; the fingerprint is already a SHA-256 digest, so its two halves
+    // are mixed in as they are. Members folded in order: no buffering, no
+    // allocation, no hashing here.
+    members
+        .fold(
+            Fold::new(digest::seeds::VIEW),
+            |fold, (name, endpoint, fingerprint)| {
+                fold.push(digest::admitted_member_word(name, endpoint, fingerprint))
+            },
+        )
+        .finish()
 }
 
 /// Why a fetched document was refused. Nothing from a refused document is stored.
@@ -263,7 +360,7 @@ impl PartnerDocument {
                 MAX_PARTNERS + 1
             )));
         }
-        let mut members = body.members.clone();
+        let mut members = body.members.to_vec();
         members.sort_by(|a, b| a.name.cmp(&b.name));
         if let Some(pair) = members.windows(2).find(|w| w[0].name == w[1].name) {
             return Err(DocumentError::Members(format!(

@@ -20,6 +20,7 @@
 pub mod certificate;
 pub mod condition;
 pub mod configuration;
+pub(crate) mod digest;
 pub mod document;
 pub mod mac;
 pub mod machine;

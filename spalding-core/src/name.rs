@@ -8,6 +8,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::digest;
+
 /// Longest DNS-1123 label.
 pub const MAX_NAME_LENGTH: usize = 63;
 
@@ -51,7 +53,9 @@ pub enum NameError {
 ///
 /// Held inline in 64 bytes (a label has at most 63), so names clone without
 /// allocating and compare as eight machine words: the state machine sorts,
-/// walks and matches partners by name on every reconcile.
+/// walks and matches partners by name on every reconcile. Next to them, the
+/// name's 128-bit XXH3 digest, computed once here, which the digests of
+/// formations and membership views fold in (see [`crate::digest`]).
 #[derive(Clone, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct PartyName {
@@ -59,6 +63,8 @@ pub struct PartyName {
     /// never contain a zero byte, so comparing whole arrays word by word
     /// orders names exactly as comparing the strings does.
     bytes: [u8; MAX_NAME_LENGTH + 1],
+    /// XXH3-128 of the name's bytes; a function of `bytes`, never serialised.
+    digest: u128,
 }
 
 impl PartyName {
@@ -83,7 +89,13 @@ impl PartyName {
         let mut bytes = [0; MAX_NAME_LENGTH + 1];
         bytes[..name.len()].copy_from_slice(name.as_bytes());
         bytes[MAX_NAME_LENGTH] = u8::try_from(name.len()).unwrap_or(u8::MAX);
-        Ok(Self { bytes })
+        let digest = digest::of_bytes(name.as_bytes(), digest::NAME_SEED);
+        Ok(Self { bytes, digest })
+    }
+
+    /// The name's 128-bit digest (XXH3), computed when it was parsed.
+    pub fn digest(&self) -> u128 {
+        self.digest
     }
 
     /// The normalised name.
@@ -227,6 +239,9 @@ mod tests {
             prop_assert_eq!(x.as_str(), a.as_str());
             prop_assert_eq!(serde_json::to_string(&x).unwrap(), serde_json::to_string(&a).unwrap());
             prop_assert_eq!(format!("{x:?}"), format!("PartyName({a:?})"));
+            prop_assert_eq!(x.digest() == y.digest(), a == b);
+            let back: PartyName = serde_json::from_str(&serde_json::to_string(&x).unwrap()).unwrap();
+            prop_assert_eq!(back.digest(), x.digest());
         }
 
         /// A name that extends another sorts after it.

@@ -7,6 +7,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::condition::Condition;
+use crate::digest;
 use crate::name::{NameError, PartyName};
 use crate::parameters::{ParameterError, Parameters, ValidatedParameters};
 
@@ -39,9 +40,50 @@ pub struct PartnerEntry {
 
 /// A partner's Spalding base URL: `https`, a host, an optional path, no
 /// query, fragment or credentials, no trailing slash.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+///
+/// Carries the URL's 128-bit XXH3 digest, computed once when it is parsed:
+/// `decide` compares endpoints of records, formations and documents through
+/// it (see [`crate::digest`]). Equality, order and hashing are the URL's.
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct Endpoint(String);
+pub struct Endpoint {
+    /// The normalised URL.
+    url: String,
+    /// XXH3-128 of `url`; a function of it, never serialised.
+    digest: u128,
+}
+
+impl PartialEq for Endpoint {
+    fn eq(&self, other: &Self) -> bool {
+        self.digest == other.digest && self.url == other.url
+    }
+}
+
+impl Eq for Endpoint {}
+
+impl PartialOrd for Endpoint {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Endpoint {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.url.cmp(&other.url)
+    }
+}
+
+impl std::hash::Hash for Endpoint {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.url.hash(state);
+    }
+}
+
+impl fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Endpoint").field(&self.url).finish()
+    }
+}
 
 /// Why an endpoint was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -86,21 +128,28 @@ impl Endpoint {
             return Err(EndpointError::NoHost(shown()));
         }
         let trimmed = rest.trim_end_matches('/');
-        Ok(Self(format!(
+        let url = format!(
             "https://{}{}",
             host.to_ascii_lowercase(),
             &trimmed[host.len()..]
-        )))
+        );
+        let digest = digest::of_bytes(url.as_bytes(), digest::ENDPOINT_SEED);
+        Ok(Self { url, digest })
     }
 
     /// The normalised URL.
     pub fn as_str(&self) -> &str {
-        &self.0
+        &self.url
+    }
+
+    /// The URL's 128-bit digest (XXH3), computed when it was parsed.
+    pub fn digest(&self) -> u128 {
+        self.digest
     }
 
     /// The host (and port) part, as written after `https://`.
     pub fn authority(&self) -> &str {
-        self.0["https://".len()..]
+        self.url["https://".len()..]
             .split('/')
             .next()
             .unwrap_or_default()
@@ -108,7 +157,7 @@ impl Endpoint {
 
     /// Where the partner-info document of `vc` is served (see DESIGN.md).
     pub fn document_url(&self, vc: &str) -> String {
-        format!("{}/v1/virtual-clouds/{vc}", self.0)
+        format!("{}/v1/virtual-clouds/{vc}", self.url)
     }
 }
 
@@ -121,13 +170,13 @@ impl TryFrom<String> for Endpoint {
 
 impl From<Endpoint> for String {
     fn from(value: Endpoint) -> Self {
-        value.0
+        value.url
     }
 }
 
 impl fmt::Display for Endpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.url)
     }
 }
 
@@ -327,6 +376,10 @@ mod tests {
             if let Ok(e) = Endpoint::new(&format!("https://{path}")) {
                 prop_assert!(e.as_str().starts_with("https://"));
                 prop_assert_eq!(Endpoint::new(e.as_str()).unwrap(), e.clone());
+                let back: Endpoint = serde_json::from_str(&serde_json::to_string(&e).unwrap()).unwrap();
+                prop_assert_eq!(back.digest(), e.digest());
+                prop_assert_eq!(serde_json::to_string(&e).unwrap(), serde_json::to_string(e.as_str()).unwrap());
+                prop_assert_eq!(format!("{e:?}"), format!("Endpoint({:?})", e.as_str()));
             }
         }
     }

@@ -32,7 +32,8 @@ pub fn single_party_body(
             endpoint: endpoint.clone(),
             fingerprint: Some(identity.fingerprint().clone()),
             admitted: true,
-        }],
+        }]
+        .into(),
         state: State::Admission,
     }
 }

@@ -130,21 +130,7 @@ pub(crate) fn evaluate<'a>(
         None => (Vec::new(), stored_status.is_some_and(|s| s.compatible)),
     };
     let admitted_us = match document {
-        // Member names are unique (verification refuses duplicates), so the
-        // hinted position, when it holds our name, is the one a search finds.
-        Some(doc) => doc
-            .members
-            .get(player_id)
-            .filter(|m| m.name == identity.name)
-            .or_else(|| {
-                doc.members
-                    .binary_search_by(|m| m.name.cmp(&identity.name))
-                    .ok()
-                    .and_then(|i| doc.members.get(i))
-            })
-            .is_some_and(|m| {
-                m.admitted && m.fingerprint.as_ref() == Some(identity.certificate.fingerprint())
-            }),
+        Some(doc) => admits_us(doc, identity, player_id),
         None => stored_status.is_some_and(|s| s.partner_admitted_us),
     };
     PartnerEval {
@@ -164,42 +150,67 @@ pub(crate) fn evaluate<'a>(
     }
 }
 
-/// Fills in each partner's verdict. `group` is the membership as this party
-/// sees it now; `expected` the digest of the fully admitted group view, known
-/// only when every partner was fetched now.
-pub(crate) fn judge(
-    evals: &mut [PartnerEval<'_>],
-    group: &[GroupMember<'_>],
+/// Whether `doc` says its publisher admitted our current certificate.
+/// `player_id` is our own position in the group: where a partner that sees
+/// the group as we do lists us, tried before searching its view.
+pub(crate) fn admits_us(
+    doc: &VerifiedDocument,
+    identity: &LocalIdentity,
+    player_id: usize,
+) -> bool {
+    // Member names are unique (verification refuses duplicates), so the
+    // hinted position, when it holds our name, is the one a search finds.
+    doc.members
+        .get(player_id)
+        .filter(|m| m.name == identity.name)
+        .or_else(|| {
+            doc.members
+                .binary_search_by(|m| m.name.cmp(&identity.name))
+                .ok()
+                .and_then(|i| doc.members.get(i))
+        })
+        .is_some_and(|m| {
+            m.admitted && m.fingerprint.as_ref() == Some(identity.certificate.fingerprint())
+        })
+}
+
+/// A partner's verdict. `expected` is the digest of the fully admitted group
+/// view, known only when every partner was fetched now; `group` yields the
+/// membership as this party sees it now, walked only when the partner's view
+/// differs, to say how.
+pub(crate) fn verdict<'a, I>(
+    eval: &PartnerEval<'a>,
     expected: Option<&ViewDigest>,
-) {
-    for eval in evals.iter_mut() {
-        let Some(doc) = eval.document else {
-            eval.verdict = Verdict::Unknown;
-            continue;
-        };
-        let mut blocks = Vec::new();
-        if !eval.admitted {
-            blocks.push(if !eval.admissions.is_empty() {
-                Block::CertificateChanged
-            } else {
-                Block::AwaitingAdmission
-            });
-        }
-        if !eval.compatible {
-            blocks.push(Block::Incompatible);
-        }
-        let agrees = matches!((expected, doc.mutual_digest.as_ref()), (Some(e), Some(t)) if e == t);
-        if !agrees && let Some(block) = diagnose_view(doc, group) {
-            blocks.push(block);
-        }
-        let stale = expected.is_none() && blocks.is_empty();
-        eval.verdict = if stale {
-            Verdict::Unknown
-        } else if blocks.is_empty() {
-            Verdict::Ready
+    group: impl FnOnce() -> I,
+) -> Verdict
+where
+    I: Iterator<Item = GroupMember<'a>>,
+{
+    let Some(doc) = eval.document else {
+        return Verdict::Unknown;
+    };
+    let mut blocks = Vec::new();
+    if !eval.admitted {
+        blocks.push(if !eval.admissions.is_empty() {
+            Block::CertificateChanged
         } else {
-            Verdict::Blocked(blocks)
-        };
+            Block::AwaitingAdmission
+        });
+    }
+    if !eval.compatible {
+        blocks.push(Block::Incompatible);
+    }
+    let agrees = matches!((expected, doc.mutual_digest.as_ref()), (Some(e), Some(t)) if e == t);
+    if !agrees && let Some(block) = diagnose_view(doc, &group().collect::<Vec<_>>()) {
+        blocks.push(block);
+    }
+    let stale = expected.is_none() && blocks.is_empty();
+    if stale {
+        Verdict::Unknown
+    } else if blocks.is_empty() {
+        Verdict::Ready
+    } else {
+        Verdict::Blocked(blocks)
     }
 }
 
@@ -259,9 +270,12 @@ pub(crate) fn status_matches(stored: &PartnerStatus, eval: &PartnerEval<'_>) -> 
 /// the stored number and the one accepted is the stored one itself, whose
 /// content equals it.
 fn sequence_settled(stored: &PartnerStatus, eval: &PartnerEval<'_>) -> bool {
-    let Some(doc) = eval.document else {
-        return true;
-    };
+    eval.document
+        .is_none_or(|doc| sequence_settled_by(stored, doc))
+}
+
+/// [`sequence_settled`] for a document fetched now.
+pub(crate) fn sequence_settled_by(stored: &PartnerStatus, doc: &VerifiedDocument) -> bool {
     stored.content_digest == Some(doc.content_digest)
         && stored
             .sequence

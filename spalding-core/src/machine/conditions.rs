@@ -34,6 +34,92 @@ pub(crate) struct Facts<'a, 'b> {
     pub state: State,
 }
 
+/// The conditions when everything holds, in the order of [`drafts`]: a VC
+/// at rest compares its status with these without drafting anything.
+pub(crate) static HOLDING: [ConditionDraft; 9] = [
+    holding(types::SPEC_VALID, reasons::VALID, "the spec is valid"),
+    holding(
+        types::PARTNERS_REACHABLE,
+        reasons::FETCHED,
+        "every partner's document was fetched and verified",
+    ),
+    holding(
+        types::PARAMETERS_COMPATIBLE,
+        reasons::COMPATIBLE,
+        "every partner's parameters equal ours",
+    ),
+    holding(
+        types::PARTNERS_ADMITTED,
+        reasons::ADMITTED,
+        "every partner is admitted with its current certificate",
+    ),
+    holding(
+        types::MUTUALLY_ADMITTED,
+        reasons::MUTUAL,
+        "every partner sees the same members and admitted each of them",
+    ),
+    holding(
+        types::KEYS_GENERATED,
+        reasons::GENERATED,
+        "MAC key share stored and HE keys generated",
+    ),
+    holding(
+        types::SERVICES_READY,
+        reasons::READY,
+        "configuration written and foundation services ready",
+    ),
+    holding(
+        types::GATEWAYS_READY,
+        reasons::READY,
+        "Istio mutual-TLS gateways deployed",
+    ),
+    holding(types::READY, reasons::READY, "the virtual cloud is ready"),
+];
+
+/// Positions in [`HOLDING`].
+const SPEC_VALID: usize = 0;
+const REACHABLE: usize = 1;
+const COMPATIBLE: usize = 2;
+const ADMITTED: usize = 3;
+const MUTUAL: usize = 4;
+const KEYS: usize = 5;
+const SERVICES: usize = 6;
+const GATEWAYS: usize = 7;
+const READY: usize = 8;
+
+/// A condition that holds, with a static message.
+const fn holding(
+    type_: &'static str,
+    reason: &'static str,
+    message: &'static str,
+) -> ConditionDraft {
+    ConditionDraft {
+        type_,
+        status: ConditionStatus::True,
+        reason,
+        message: Cow::Borrowed(message),
+    }
+}
+
+/// Whether every condition holds, so that [`drafts`] would yield [`HOLDING`]:
+/// the VC is ready and every partner was fetched now, is admitted,
+/// compatible and ready.
+pub(crate) fn all_hold(f: &Facts<'_, '_>) -> bool {
+    f.state == State::Ready
+        && f.barrier == Barrier::Holds
+        && f.keys_ok
+        && f.config_ok
+        && f.services_ok
+        && f.gateways_ok
+        && f.evals.iter().all(|e| {
+            e.document.is_some()
+                && e.fetch_error.is_none()
+                && e.admitted
+                && e.compatible
+                && e.verdict == Verdict::Ready
+        })
+}
+
 /// Joins `"{name}: {detail}"` parts with `"; "`.
 fn list<'x>(parts: impl Iterator<Item = (&'x str, String)>) -> String {
     let mut out = String::new();
@@ -49,11 +135,7 @@ fn list<'x>(parts: impl Iterator<Item = (&'x str, String)>) -> String {
 /// The conditions, in a fixed order.
 pub(crate) fn drafts(f: &Facts<'_, '_>) -> Vec<ConditionDraft> {
     let mut out = Vec::with_capacity(9);
-    out.push(ConditionDraft::holds(
-        types::SPEC_VALID,
-        reasons::VALID,
-        "the spec is valid",
-    ));
+    out.push(HOLDING[SPEC_VALID].clone());
     out.push(reachable(f));
     out.push(compatible(f));
     out.push(admitted(f));
@@ -62,7 +144,7 @@ pub(crate) fn drafts(f: &Facts<'_, '_>) -> Vec<ConditionDraft> {
     out.push(services(f));
     out.push(gateways(f));
     let ready = if f.state == State::Ready {
-        ConditionDraft::holds(types::READY, reasons::READY, "the virtual cloud is ready")
+        HOLDING[READY].clone()
     } else {
         match out.iter().find(|d| d.status != ConditionStatus::True) {
             Some(first) => ConditionDraft::fails(
@@ -88,11 +170,7 @@ fn reachable(f: &Facts<'_, '_>) -> ConditionDraft {
     });
     let message = list(failed);
     if message.is_empty() {
-        ConditionDraft::holds(
-            types::PARTNERS_REACHABLE,
-            reasons::FETCHED,
-            "every partner's document was fetched and verified",
-        )
+        HOLDING[REACHABLE].clone()
     } else {
         ConditionDraft::fails(types::PARTNERS_REACHABLE, reasons::FETCH_FAILED, message)
     }
@@ -123,11 +201,7 @@ fn compatible(f: &Facts<'_, '_>) -> ConditionDraft {
         .map(|e| e.partner.name.as_str())
         .collect();
     if unknown.is_empty() {
-        ConditionDraft::holds(
-            types::PARAMETERS_COMPATIBLE,
-            reasons::COMPATIBLE,
-            "every partner's parameters equal ours",
-        )
+        HOLDING[COMPATIBLE].clone()
     } else {
         ConditionDraft::unknown(
             types::PARAMETERS_COMPATIBLE,
@@ -173,11 +247,7 @@ fn admitted(f: &Facts<'_, '_>) -> ConditionDraft {
         (e.partner.name.as_str(), detail)
     }));
     if awaiting.is_empty() {
-        ConditionDraft::holds(
-            types::PARTNERS_ADMITTED,
-            reasons::ADMITTED,
-            "every partner is admitted with its current certificate",
-        )
+        HOLDING[ADMITTED].clone()
     } else {
         ConditionDraft::fails(
             types::PARTNERS_ADMITTED,
@@ -229,11 +299,7 @@ fn mutual(f: &Facts<'_, '_>) -> ConditionDraft {
         );
     }
     if f.evals.iter().all(|e| e.document.is_some()) {
-        ConditionDraft::holds(
-            types::MUTUALLY_ADMITTED,
-            reasons::MUTUAL,
-            "every partner sees the same members and admitted each of them",
-        )
+        HOLDING[MUTUAL].clone()
     } else {
         ConditionDraft::unknown(
             types::MUTUALLY_ADMITTED,
@@ -246,11 +312,7 @@ fn mutual(f: &Facts<'_, '_>) -> ConditionDraft {
 fn keys(f: &Facts<'_, '_>) -> ConditionDraft {
     let t = types::KEYS_GENERATED;
     if f.keys_ok {
-        return ConditionDraft::holds(
-            t,
-            reasons::GENERATED,
-            "MAC key share stored and HE keys generated",
-        );
+        return HOLDING[KEYS].clone();
     }
     if let Some(KeyGenerationPhase::Failed { reason }) = f.key_phase {
         return ConditionDraft::fails(
@@ -276,11 +338,7 @@ fn keys(f: &Facts<'_, '_>) -> ConditionDraft {
 fn services(f: &Facts<'_, '_>) -> ConditionDraft {
     let t = types::SERVICES_READY;
     if f.config_ok && f.services_ok {
-        ConditionDraft::holds(
-            t,
-            reasons::READY,
-            "configuration written and foundation services ready",
-        )
+        HOLDING[SERVICES].clone()
     } else if !f.keys_ok {
         ConditionDraft::fails(t, reasons::WAITING, "waiting for key generation")
     } else if f.barrier != Barrier::Holds {
@@ -301,7 +359,7 @@ fn services(f: &Facts<'_, '_>) -> ConditionDraft {
 fn gateways(f: &Facts<'_, '_>) -> ConditionDraft {
     let t = types::GATEWAYS_READY;
     if f.gateways_ok {
-        ConditionDraft::holds(t, reasons::READY, "Istio mutual-TLS gateways deployed")
+        HOLDING[GATEWAYS].clone()
     } else if !(f.config_ok && f.services_ok) {
         ConditionDraft::fails(t, reasons::WAITING, "waiting for the foundation services")
     } else {

@@ -1,12 +1,13 @@
 //! `decide`: from what one reconcile observed to the plan that moves the VC
 //! forward, as a pure function.
 //!
-//! The pipeline inside is: index the observations → evaluate every partner
-//! ([`super::barrier`]) → judge the group barrier → derive the state from
-//! local facts → plan partner records, the published document, lifecycle
-//! actions, events and status, in that order. Every comparison with what is
-//! stored is made before anything is built, so a VC at rest yields an empty
-//! plan without allocating much.
+//! A VC that is ready and at rest takes the fast path ([`super::rest`]) and
+//! gets the empty plan. Otherwise the pipeline is: index the observations →
+//! evaluate every partner ([`super::barrier`]) → judge the group barrier →
+//! derive the state from local facts → plan partner records, the published
+//! document, lifecycle actions, events and status, in that order. Every
+//! comparison with what is stored is made before anything is built, lists
+//! through their digests ([`super::group`]).
 //!
 //! State rules:
 //! - barrier **holds** (all partners fresh and ready): the state is what the
@@ -18,18 +19,17 @@
 //!   nothing is launched and nothing created is deleted.
 
 use crate::condition::{ConditionStatus, merge, reasons, types, unchanged};
-use crate::configuration::{Formation, FormedMember};
-use crate::document::view_digest;
-use crate::machine::barrier::{
-    GroupMember, PartnerEval, Verdict, evaluate, judge, status_matches, status_of,
+use crate::configuration::Formation;
+use crate::machine::barrier::{PartnerEval, Verdict, evaluate, status_matches, status_of, verdict};
+use crate::machine::conditions::{Facts, HOLDING, all_hold, drafts, events};
+use crate::machine::group::{
+    Expected, build_formation, formation_matches, lines, own_line, record_matches,
 };
-use crate::machine::conditions::{Facts, drafts, events};
-use crate::machine::publish::{Line, body, published_matches};
+use crate::machine::publish::{body, published_matches};
+use crate::machine::rest::at_rest;
 use crate::machine::sorted::ByName;
 use crate::machine::{Action, Observed, PartnerObservation, Plan};
-use crate::partner::{
-    CertificateRef, PartnerRecord, certificate_config_map_name, is_certificate_config_map_name,
-};
+use crate::partner::{CertificateRef, PartnerRecord, certificate_config_map_name};
 use crate::ports::{Applied, KeyGenerationPhase};
 use crate::spec::{SpecError, State, ValidatedSpec, VirtualCloudStatus};
 
@@ -116,7 +116,18 @@ fn decide_invalid(obs: &Observed, error: &SpecError) -> Plan {
     }
 }
 
+/// A valid spec: nothing to do when the VC is ready and at rest (the fast
+/// path), else the full pipeline.
 fn decide_valid(obs: &Observed, spec: &ValidatedSpec) -> Plan {
+    if at_rest(obs, spec) {
+        return Plan::default();
+    }
+    pipeline(obs, spec)
+}
+
+/// The full pipeline: evaluate every partner, judge the barrier, derive the
+/// state and plan everything that differs from what is stored.
+pub(crate) fn pipeline(obs: &Observed, spec: &ValidatedSpec) -> Plan {
     let mut actions = Vec::new();
 
     // Walk partners, observations and admissions together, all sorted by
@@ -173,39 +184,20 @@ fn decide_valid(obs: &Observed, spec: &ValidatedSpec) -> Plan {
         removed(o, &mut actions);
     }
 
-    let mut lines: Vec<Line<'_>> = Vec::with_capacity(evals.len() + 1);
-    for (index, eval) in evals.iter().enumerate() {
-        if index == player_id {
-            lines.push(own_line(obs));
-        }
-        let certificate = eval.document.map(|d| &d.certificate).or_else(|| {
-            eval.observation
-                .and_then(|o| o.stored.as_ref())
-                .and_then(|s| s.certificate.as_ref())
-        });
-        lines.push(Line {
-            member: GroupMember {
-                name: &eval.partner.name,
-                endpoint: &eval.partner.endpoint,
-                certificate,
-                fingerprint: eval.fingerprint,
-            },
-            admitted: eval.admitted,
-        });
-    }
-    if player_id == evals.len() {
-        lines.push(own_line(obs));
-    }
-    let group: Vec<GroupMember<'_>> = lines.iter().map(|l| l.member).collect();
+    // The group as this party sees it now, in player order, is walked (not
+    // gathered) once for its digests; a VC at rest compares nothing else of
+    // it. Only a partner whose view differs walks it again, to say why.
+    let own = own_line(obs);
     let all_fresh = evals.iter().all(|e| e.document.is_some());
-    let expected = all_fresh.then(|| {
-        view_digest(
-            group
-                .iter()
-                .filter_map(|m| m.fingerprint.map(|f| (m.name, m.endpoint, f))),
-        )
-    });
-    judge(&mut evals, &group, expected.as_ref());
+    let expected = Expected::of(lines(&evals, own, player_id), all_fresh);
+    for index in 0..evals.len() {
+        let verdict = verdict(&evals[index], expected.view.as_ref(), || {
+            lines(&evals, own, player_id).map(|l| l.member)
+        });
+        if let Some(eval) = evals.get_mut(index) {
+            eval.verdict = verdict;
+        }
+    }
 
     // Partner records, admission bindings and partner statuses.
     for eval in &evals {
@@ -227,9 +219,10 @@ fn decide_valid(obs: &Observed, spec: &ValidatedSpec) -> Plan {
     // once this plan has run: conditions describe the world after the plan,
     // so deciding again after executing it finds nothing to do.
     let holds = barrier == Barrier::Holds;
+    let position = player_id;
     let player_id = u32::try_from(player_id).unwrap_or(u32::MAX);
     let same_players =
-        |applied: &Formation| formation_matches(applied, player_id, spec, &group, false);
+        |applied: &Formation| formation_matches(applied, player_id, spec, &expected, false);
     let current = |a: &'_ Option<Applied>| {
         a.as_ref()
             .filter(|a| same_players(&a.formation))
@@ -251,7 +244,7 @@ fn decide_valid(obs: &Observed, spec: &ValidatedSpec) -> Plan {
     let config_now = obs
         .configuration
         .as_ref()
-        .is_some_and(|c| formation_matches(c, player_id, spec, &group, true));
+        .is_some_and(|c| formation_matches(c, player_id, spec, &expected, true));
     let plan_config = holds && keys_ok && !config_now;
     let config_ok = config_now || plan_config;
     let services = current(&obs.services);
@@ -274,18 +267,26 @@ fn decide_valid(obs: &Observed, spec: &ValidatedSpec) -> Plan {
     };
 
     // Our partner-info document.
-    let republish = obs
-        .published
-        .as_ref()
-        .is_none_or(|p| !published_matches(p, obs, spec, &lines, state));
+    let republish = obs.published.as_ref().is_none_or(|p| {
+        !published_matches(p, obs, spec, expected.count, expected.member_views, state)
+    });
     if republish {
         actions.push(Action::PublishDocument(Box::new(body(
-            obs, spec, &lines, state,
+            obs,
+            spec,
+            lines(&evals, own, position),
+            state,
         ))));
     }
 
     // Lifecycle actions, only on fresh facts (all flags above imply `holds`).
-    let formation = || Box::new(build_formation(player_id, spec, &group));
+    let formation = || {
+        Box::new(build_formation(
+            player_id,
+            spec,
+            lines(&evals, own, position).map(|l| l.member),
+        ))
+    };
     if plan_mac {
         actions.push(Action::CreateMacKeyShares);
     }
@@ -313,14 +314,25 @@ fn decide_valid(obs: &Observed, spec: &ValidatedSpec) -> Plan {
         gateways_ok,
         state,
     };
-    let drafts = drafts(&facts);
-    let player_count = u32::try_from(group.len()).unwrap_or(u32::MAX);
+    // Everything holds at rest: the conditions are then a fixed list,
+    // compared without drafting them.
+    let drafted = (!all_hold(&facts)).then(|| drafts(&facts));
+    debug_assert!(
+        drafted.is_some() || drafts(&facts) == HOLDING,
+        "all conditions hold but drafting them says otherwise"
+    );
+    let player_count = u32::try_from(expected.count).unwrap_or(u32::MAX);
     let status_same = obs.status.state == state
         && obs.status.player_id == Some(player_id)
         && obs.status.player_count == Some(player_count)
         && obs.status.observed_generation == obs.generation
-        && unchanged(&obs.status.conditions, &drafts, obs.generation);
+        && unchanged(
+            &obs.status.conditions,
+            drafted.as_deref().unwrap_or(&HOLDING),
+            obs.generation,
+        );
     if !status_same {
+        let drafts = drafted.unwrap_or_else(|| HOLDING.to_vec());
         let status = VirtualCloudStatus {
             state,
             player_id: Some(player_id),
@@ -338,20 +350,6 @@ fn decide_valid(obs: &Observed, spec: &ValidatedSpec) -> Plan {
     Plan { actions }
 }
 
-/// Our own line in the group view.
-fn own_line(obs: &Observed) -> Line<'_> {
-    let me = &obs.identity;
-    Line {
-        member: GroupMember {
-            name: &me.name,
-            endpoint: &me.endpoint,
-            certificate: Some(&me.certificate),
-            fingerprint: Some(me.certificate.fingerprint()),
-        },
-        admitted: true,
-    }
-}
-
 /// Plans the record, certificate, admission bindings and status of one partner.
 fn plan_partner(obs: &Observed, eval: &PartnerEval<'_>, actions: &mut Vec<Action>) {
     let name = &eval.partner.name;
@@ -364,13 +362,8 @@ fn plan_partner(obs: &Observed, eval: &PartnerEval<'_>, actions: &mut Vec<Action
                 certificate: doc.certificate.clone(),
             });
         }
-        let record_same = stored.is_some_and(|s| {
-            s.record.name == *name
-                && s.record.endpoint == eval.partner.endpoint
-                && s.record.parameters == doc.parameters
-                && s.record.certificate.namespace == obs.vc.namespace
-                && is_certificate_config_map_name(&s.record.certificate.name, &obs.vc.name, name)
-        });
+        let record_same = stored
+            .is_some_and(|s| record_matches(&s.record, eval.partner, &doc.parameters, &obs.vc));
         if !record_same {
             actions.push(Action::UpsertPartner(PartnerRecord {
                 name: name.clone(),
@@ -398,43 +391,5 @@ fn plan_partner(obs: &Observed, eval: &PartnerEval<'_>, actions: &mut Vec<Action
             partner: name.clone(),
             status: status_of(eval, previous),
         });
-    }
-}
-
-/// Whether `applied` was built for the group as known now. With
-/// `certificates`, every member's certificate must match too.
-fn formation_matches(
-    applied: &Formation,
-    player_id: u32,
-    spec: &ValidatedSpec,
-    group: &[GroupMember<'_>],
-    certificates: bool,
-) -> bool {
-    applied.player_id == player_id
-        && applied.parameters == spec.parameters
-        && applied.members.len() == group.len()
-        && applied.members.iter().zip(group).all(|(a, g)| {
-            a.name == *g.name
-                && a.endpoint == *g.endpoint
-                && (!certificates || Some(&a.certificate) == g.certificate)
-        })
-}
-
-/// The formation of the group; called only when the barrier holds, so every
-/// member's certificate is fresh.
-fn build_formation(player_id: u32, spec: &ValidatedSpec, group: &[GroupMember<'_>]) -> Formation {
-    Formation {
-        player_id,
-        parameters: spec.parameters.clone(),
-        members: group
-            .iter()
-            .filter_map(|g| {
-                g.certificate.map(|c| FormedMember {
-                    name: g.name.clone(),
-                    endpoint: g.endpoint.clone(),
-                    certificate: c.clone(),
-                })
-            })
-            .collect(),
     }
 }

@@ -22,7 +22,9 @@
 mod barrier;
 mod conditions;
 mod decide;
+mod group;
 mod publish;
+mod rest;
 mod sorted;
 #[cfg(test)]
 mod tests;

@@ -16,6 +16,9 @@ use crate::partner::CertificateRef;
 use crate::ports::KeyGenerationPhase;
 use crate::spec::{PartnerEntry, State, VirtualCloudSpec};
 
+mod digests;
+mod rest;
+
 const NAMES: [&str; 6] = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot"];
 
 /// Two certificates per possible party: its own and a rotated one.
@@ -160,7 +163,7 @@ impl Setup {
         Formation {
             player_id,
             parameters: ValidatedParameters::carbyne_stack_default(),
-            members,
+            members: members.into(),
         }
     }
 

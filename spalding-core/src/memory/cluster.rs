@@ -503,7 +503,7 @@ mod tests {
         Formation {
             player_id: 0,
             parameters: carbyne_stack_default(),
-            members: Vec::new(),
+            members: Vec::new().into(),
         }
     }
 

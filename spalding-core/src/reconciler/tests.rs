@@ -91,7 +91,8 @@ fn first_reconcile_records_the_partner_and_publishes() {
                     fingerprint: Some(bravo.certificate.fingerprint().clone()),
                     admitted: true,
                 },
-            ],
+            ]
+            .into(),
             state: State::Admission,
         },
         sequence: 3,

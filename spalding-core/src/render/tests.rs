@@ -365,7 +365,8 @@ fn readiness_rules() {
 #[test]
 fn hosts_drop_ports_and_keep_ipv6_brackets() {
     let mut f = formation(2, 0);
-    f.members[1].endpoint = Endpoint::new("https://[::1]:8443/x").unwrap();
+    f.members
+        .edit(|m| m[1].endpoint = Endpoint::new("https://[::1]:8443/x").unwrap());
     assert_eq!(host(&f.members[0]), "vcp0.example.org");
     assert_eq!(host(&f.members[1]), "[::1]");
     assert!(matches!(

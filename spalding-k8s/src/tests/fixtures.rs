@@ -277,7 +277,8 @@ pub fn partner_document(
                     fingerprint: Some(b.fingerprint().clone()),
                     admitted: true,
                 },
-            ],
+            ]
+            .into(),
             state: State::Admission,
         },
         sequence,

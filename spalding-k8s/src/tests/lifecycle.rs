@@ -65,7 +65,8 @@ fn formation() -> Formation {
         members: vec![
             member("a", identity().certificate),
             member("b", partner_certificate()),
-        ],
+        ]
+        .into(),
     }
 }
 

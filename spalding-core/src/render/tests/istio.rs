@@ -194,8 +194,10 @@ fn the_secure_gateway_exposes_the_inter_vcp_paths_over_mutual_tls() {
 #[test]
 fn partners_at_ip_addresses_are_static_entries_without_sni() {
     let mut f = formation(3, 0);
-    f.members[1].endpoint = crate::spec::Endpoint::new("https://192.0.2.7:8443/x").unwrap();
-    f.members[2].endpoint = crate::spec::Endpoint::new("https://[2001:db8::7]:8443/x").unwrap();
+    f.members.edit(|m| {
+        m[1].endpoint = crate::spec::Endpoint::new("https://192.0.2.7:8443/x").unwrap();
+        m[2].endpoint = crate::spec::Endpoint::new("https://[2001:db8::7]:8443/x").unwrap();
+    });
     let objects = render_mpc("vc1", &f, &RenderSettings::default());
     for (pair, ip) in objects[2..].chunks(2).zip(["192.0.2.7", "2001:db8::7"]) {
         let entry = &pair[0].body["spec"];

@@ -94,7 +94,7 @@ fn record_one_of_each(metrics: &Metrics) {
         Action::LaunchKeyGeneration(Box::new(Formation {
             player_id: 0,
             parameters: ValidatedParameters::carbyne_stack_default(),
-            members: Vec::new(),
+            members: Vec::new().into(),
         })),
     ];
     metrics.reconciled(&key("foo"), &outcome(State::Ready, actions), &now);
@@ -121,7 +121,7 @@ fn reconciles_move_counts_states_admissions_and_key_generation_outcomes() {
                 Action::LaunchKeyGeneration(Box::new(Formation {
                     player_id: 0,
                     parameters: ValidatedParameters::carbyne_stack_default(),
-                    members: Vec::new(),
+                    members: Vec::new().into(),
                 })),
             ],
         ),

@@ -4,7 +4,7 @@
 //! certificate. Documents list 3 and 16 members, the others with
 //! fingerprints of their own.
 //!
-//! Run: `cargo bench -p benches --bench document`
+//! Run: `cargo bench -p benches-io --bench document`
 
 #![allow(clippy::expect_used)]
 
@@ -36,15 +36,18 @@ fn signed_document(members: usize) -> (Vec<u8>, Partner) {
         &identity,
         &ValidatedParameters::carbyne_stack_default(),
     );
-    for i in 1..members {
-        let der = format!("certificate of party {i}");
-        body.members.push(MemberView {
-            name: format!("party-{i:03}").parse().expect("name"),
-            endpoint: Endpoint::new(&format!("https://party-{i:03}.example")).expect("endpoint"),
-            fingerprint: Some(Fingerprint::of_der(der.as_bytes())),
-            admitted: true,
-        });
-    }
+    body.members.edit(|list| {
+        for i in 1..members {
+            let der = format!("certificate of party {i}");
+            list.push(MemberView {
+                name: format!("party-{i:03}").parse().expect("name"),
+                endpoint: Endpoint::new(&format!("https://party-{i:03}.example"))
+                    .expect("endpoint"),
+                fingerprint: Some(Fingerprint::of_der(der.as_bytes())),
+                admitted: true,
+            });
+        }
+    });
     let document = VcpSigner::new(&identity).sign(&body, 7).expect("sign");
     let bytes = serde_json::to_vec(&document).expect("json");
     (bytes, Partner { name, endpoint })
