@@ -31,6 +31,7 @@ pub mod partner;
 pub mod ports;
 pub mod reconciler;
 pub mod render;
+pub mod seen;
 pub mod sequence;
 pub mod spec;
 

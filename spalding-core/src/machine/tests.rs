@@ -262,6 +262,7 @@ impl Setup {
                 name: name(i),
                 fetch,
                 stored,
+                seen_since: None,
             });
             for (a, kind) in p.admissions.iter().enumerate() {
                 let (pinned, bound) = match kind {
