@@ -468,8 +468,8 @@ fn writes_per_lifecycle_are_pinned() {
         "apple", "banana", "cherry", "date", "elder", "fig", "grape", "hazel",
     ];
     for (parties, pinned) in [
-        (3, vec![31, 29, 29]),
-        (8, vec![56, 56, 56, 56, 56, 56, 54, 54]),
+        (3, vec![30, 29, 29]),
+        (8, vec![55, 56, 56, 56, 56, 56, 54, 54]),
     ] {
         let federation = federation(&names[..parties]);
         form(&federation, 30);

@@ -305,6 +305,7 @@ fn decide_valid(obs: &Observed, spec: &ValidatedSpec) -> Plan {
     // Conditions, events and status.
     let facts = Facts {
         evals: &evals,
+        us: &obs.identity.name,
         barrier,
         key_phase,
         keys_ok,

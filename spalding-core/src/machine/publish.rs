@@ -2,6 +2,12 @@
 //! the same evaluation as the barrier: its own facts and, for every member,
 //! the fingerprint it knows and whether it admitted it. Compared with the last
 //! published body without building a new one, so a VC at rest costs nothing.
+//!
+//! A member's fingerprint learned but not admitted yet does not republish the
+//! document on its own (it is carried by the next republish): a partner acts
+//! only on the lines we admitted (whether we admitted it, and the complete
+//! view once we admitted everyone), so republishing for it would cost a
+//! write here and a fetch at every partner for nothing they act on.
 
 use crate::document::{DocumentBody, MemberView, PROTOCOL_VERSION};
 use crate::machine::Observed;
@@ -34,8 +40,8 @@ pub(crate) fn published_matches(
         && published.members.iter().zip(lines).all(|(view, line)| {
             view.name == *line.member.name
                 && view.endpoint == *line.member.endpoint
-                && view.fingerprint.as_ref() == line.member.fingerprint
                 && view.admitted == line.admitted
+                && (!line.admitted || view.fingerprint.as_ref() == line.member.fingerprint)
         })
 }
 

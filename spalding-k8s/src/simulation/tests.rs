@@ -430,13 +430,14 @@ async fn a_lost_partner_document_is_republished_above_what_partners_accepted() -
     sim.wait_until_ready(REACH).await?;
     let before = stored_sequence(&sim, 0).await?.ok_or("party-0 published")?;
     for partner in [1, 2] {
-        // The number recorded is the one accepted, or one lower when the
-        // last republish changed only party 0's state (not recorded).
+        // The number recorded is the one accepted, or lower when the
+        // republishes since said nothing new to that partner and it saw
+        // each of them (not recorded, see `spalding_core::seen`).
         let accepted = accepted_sequence(&sim, partner, 0)
             .await?
             .ok_or("accepted")?;
         assert!(
-            accepted == before || accepted + 1 == before,
+            (1..=before).contains(&accepted),
             "party-{partner} recorded {accepted}, party-0 published {before}"
         );
     }
