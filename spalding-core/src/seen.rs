@@ -70,18 +70,20 @@ pub struct Run {
 
 impl Run {
     /// The run after seeing the document numbered `sequence` that says
-    /// `said`: the same run when it follows on (no number skipped, the same
-    /// content), else a new run starting at `sequence`.
+    /// `said`: the same run when it follows on (the newest again or the next
+    /// number, the same content), else a new run starting at `sequence` —
+    /// also when the number went back, which the rollback check lets through
+    /// only when nothing is recorded (a VC deleted and created again).
     pub fn extend(previous: Option<Self>, sequence: u64, said: Said) -> Self {
         match previous {
             Some(run)
                 if run.said == said
-                    && sequence >= run.since
+                    && sequence >= run.last
                     && sequence <= run.last.saturating_add(1) =>
             {
                 Self {
                     since: run.since,
-                    last: run.last.max(sequence),
+                    last: sequence,
                     said,
                 }
             }

@@ -138,7 +138,10 @@ impl Reconciler {
                 .find(|s| s.record.name == partner.name)
                 .and_then(|s| s.status.as_ref())
                 .and_then(|s| s.sequence)
-                .max(self.seen.highest(vc, &partner.name));
+                // What this process saw counts once a number is recorded:
+                // with none (a partner object created again with its VC),
+                // what it saw belongs to what was deleted.
+                .map(|recorded| recorded.max(self.seen.highest(vc, &partner.name).unwrap_or(0)));
             self.fetch(vc, partner, accepted)
         }))
         .await;

@@ -60,7 +60,7 @@ proptest! {
                 Step::Fetch { write_fails, write_anyway } => {
                     let sequence = published.len() as u64;
                     let Some(&now) = published.last() else { continue };
-                    let floor = recorded.map(|(s, _)| s).max(seen.highest(&vc, &partner));
+                    let floor = recorded.map(|(s, _)| s.max(seen.highest(&vc, &partner).unwrap_or(0)));
                     prop_assert!(floor.is_none_or(|f| sequence >= f), "the newest is never refused");
                     let run = seen.saw(&vc, &partner, sequence, now);
                     let settled = recorded.is_some_and(|(s, r)| run.covers(s, r));
@@ -98,4 +98,6 @@ fn a_run_continues_only_without_gaps_and_with_the_same_content() {
     assert_eq!((gap.since, gap.last), (8, 8));
     let changed = Run::extend(Some(run), 7, said(2, true));
     assert_eq!((changed.since, changed.last), (7, 7));
+    let back = Run::extend(Some(run), 5, a);
+    assert_eq!((back.since, back.last), (5, 5), "numbering restarted");
 }
