@@ -764,6 +764,18 @@ fn a_state_only_republish_keeps_the_stored_sequence() {
     assert_eq!(status_writes(&skipped), 1, "{:?}", skipped.actions);
     assert_eq!(stored(&apply(&rest, &skipped)), Some(3));
     assert_eq!(status_writes(&decide(&republished(2, true))), 1);
+    // Number 3 after this process saw 2 and 3 saying the same: every
+    // document from the stored one on was seen, nothing to record.
+    let mut run = republished(3, false);
+    run.partners[0].seen_since = Some(2);
+    assert_eq!(status_writes(&decide(&run)), 0);
+    // A run that starts above the number after the stored one has a gap.
+    run.partners[0].seen_since = Some(3);
+    assert_eq!(status_writes(&decide(&run)), 1);
+    // A run saying something else is recorded.
+    let mut other = republished(3, true);
+    other.partners[0].seen_since = Some(2);
+    assert_eq!(status_writes(&decide(&other)), 1);
 }
 
 /// A partner's fingerprint learned before it is admitted does not republish
