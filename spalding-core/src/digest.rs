@@ -104,8 +104,11 @@ pub(crate) mod seeds {
     pub const MEMBER_VIEWS: Digest = 0x3c6e_f372_fe94_f82b_a54f_f53a_5f1d_36f1;
 }
 
-/// The words one line of a published document folds in: its member, the
-/// fingerprint the publisher knows for it and whether it admitted it.
+/// The words one line of a published document folds in: its member,
+/// whether the publisher admitted it and, only for an admitted line, the
+/// fingerprint it knows for it (partners act on nothing else, so a
+/// fingerprint learned for a member not admitted yet does not republish;
+/// see [`crate::machine`]'s `publish`).
 pub(crate) fn member_view_words(
     name: &PartyName,
     endpoint: &Endpoint,
@@ -113,7 +116,10 @@ pub(crate) fn member_view_words(
     admitted: bool,
 ) -> [Digest; 2] {
     [
-        with_fingerprint(member_word(name, endpoint), fingerprint),
+        with_fingerprint(
+            member_word(name, endpoint),
+            fingerprint.filter(|_| admitted),
+        ),
         Digest::from(admitted),
     ]
 }

@@ -206,35 +206,43 @@ pub struct VerifiedDocument {
     /// them; `None` otherwise. Lets the group barrier compare a partner's view
     /// with ours in constant time.
     pub mutual_digest: Option<ViewDigest>,
-    /// Digest of the document's content: everything in it a partner acts
-    /// on, not its state nor its sequence number. Two documents with equal
-    /// digests differ at most in the state they report.
+    /// Digest of what the barrier acts on in the document (see
+    /// `content_digest`): not its state, not the progress of an incomplete
+    /// view, not its sequence number. Two documents with equal digests and
+    /// the same line about the reader lead to the same verdict.
     pub content_digest: ViewDigest,
 }
 
-/// A 128-bit XXH3 digest of what a partner acts on in a document: the
-/// parameters, the certificate's fingerprint and every member's name,
-/// endpoint, fingerprint and admission (`members` sorted by name) —
-/// everything but the state (and the sequence number, which is not in the
-/// body). Like [`ViewDigest`] it tells accidental differences apart, which
-/// is all the rollback bookkeeping needs
+/// A 128-bit XXH3 digest of what the barrier acts on in a document: the
+/// parameters, the certificate's fingerprint, every member's name and
+/// endpoint (`members` sorted by name) and the mutual view digest (the whole
+/// view once the publisher admitted every member, else none) — not the
+/// state, not the progress of a view not yet complete (which members'
+/// fingerprints the publisher knows and admitted so far: only the names in a
+/// "waiting for" message depend on it), and not the sequence number, which
+/// is not in the body. The publisher's line about the reader is compared on
+/// its own ([`crate::seen::Said`]). Like [`ViewDigest`] it tells accidental
+/// differences apart, which is all the rollback bookkeeping needs
 /// ([`crate::partner::PartnerStatus::content_digest`]): the documents it
 /// compares were all verified as signed by the partner.
 fn content_digest(
     parameters: &ValidatedParameters,
     fingerprint: &Fingerprint,
     members: &[MemberView],
+    mutual: Option<ViewDigest>,
 ) -> Result<ViewDigest, DocumentError> {
     #[derive(Serialize)]
     struct Content<'a> {
         parameters: &'a ValidatedParameters,
         fingerprint: &'a Fingerprint,
-        members: &'a [MemberView],
+        members: Vec<(&'a PartyName, &'a Endpoint)>,
+        mutual: Option<[u8; 16]>,
     }
     let bytes = serde_json::to_vec(&Content {
         parameters,
         fingerprint,
-        members,
+        members: members.iter().map(|m| (&m.name, &m.endpoint)).collect(),
+        mutual: mutual.map(u128::to_le_bytes),
     })
     .map_err(|e| DocumentError::Encoding(e.to_string()))?;
     Ok(xxh3_128_with_seed(&bytes, 4))
@@ -383,7 +391,12 @@ impl PartnerDocument {
             })
             .collect::<Option<Vec<_>>>()
             .map(|all| view_digest(all.into_iter()));
-        let content_digest = content_digest(&body.parameters, certificate.fingerprint(), &members)?;
+        let content_digest = content_digest(
+            &body.parameters,
+            certificate.fingerprint(),
+            &members,
+            mutual_digest,
+        )?;
         Ok(VerifiedDocument {
             party: body.party.clone(),
             parameters: body.parameters.clone(),

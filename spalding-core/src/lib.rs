@@ -32,6 +32,7 @@ pub mod partner;
 pub mod ports;
 pub mod reconciler;
 pub mod render;
+pub mod seen;
 pub mod sequence;
 pub mod spec;
 

@@ -70,17 +70,17 @@ pub struct PartnerStatus {
     /// Why the last fetch failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_fetch_error: Option<String>,
-    /// Sequence number of the last document accepted from the partner; a
-    /// document with a lower one is refused as a rollback. One exception
-    /// saves a write per state change of the partner: a document numbered
-    /// exactly one higher whose content ([`Self::content_digest`]) is the
-    /// same leaves it as it is. Then the only document a rollback could
-    /// still bring back is the one numbered here, which says the same but
-    /// the partner's state: nothing `decide` acts on.
+    /// Sequence number of a document accepted from the partner; a document
+    /// with a lower one is refused as a rollback. Not every accepted number
+    /// is recorded: while the documents that follow say the same to us
+    /// (content digest and line about us) and this process saw every one of
+    /// them, the number stays (see [`crate::seen`]), so a replay after a
+    /// restart can only bring back a document that says what this status
+    /// records.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sequence: Option<u64>,
-    /// Digest of the content of the document numbered [`Self::sequence`]:
-    /// everything in it but the state (`VerifiedDocument::content_digest`).
+    /// Digest of what the barrier acts on in the document numbered
+    /// [`Self::sequence`] (`VerifiedDocument::content_digest`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content_digest: Option<crate::document::ViewDigest>,
 }

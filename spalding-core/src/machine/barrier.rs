@@ -10,6 +10,7 @@ use crate::machine::{Fetch, LocalIdentity, PartnerObservation};
 use crate::name::PartyName;
 use crate::parameters::{Mismatch, ValidatedParameters, compatibility};
 use crate::partner::{Admission, PartnerStatus};
+use crate::seen::{self, Said};
 use crate::spec::{Endpoint, Partner};
 
 /// What blocks a partner, from the freshest facts.
@@ -260,26 +261,54 @@ pub(crate) fn status_matches(stored: &PartnerStatus, eval: &PartnerEval<'_>) -> 
 }
 
 /// Whether the stored sequence number and content digest may stay as they
-/// are: nothing was fetched, or the document fetched is the stored one, or
-/// the next one (numbered one higher) with the same content — a republish
-/// that changed only the partner's state. Any other document is recorded:
-/// one numbered two or more higher may follow documents this party never
-/// saw, whose content it cannot vouch for, so a rollback to them must be
-/// refused. The rollback check ([`crate::Reconciler`]) then still refuses
-/// every document older than the stored one, and the only document between
-/// the stored number and the one accepted is the stored one itself, whose
-/// content equals it.
+/// are: nothing was fetched, or every document from the stored one to the
+/// one fetched was seen by this process and says the same to us — the same
+/// content digest (everything the barrier acts on) and the same line about
+/// us ([`crate::seen`]). A republish that changed only the partner's state,
+/// or its progress on other members, then costs no write. Any other document
+/// is recorded: one following documents this process never saw, whose
+/// content it cannot vouch for, or one saying something new. The rollback
+/// check ([`crate::Reconciler`]) refuses every document older than the
+/// stored one (older than the newest seen, while the process runs), so after
+/// a restart a replay can only bring back a document that says what the
+/// status records.
 fn sequence_settled(stored: &PartnerStatus, eval: &PartnerEval<'_>) -> bool {
-    eval.document
-        .is_none_or(|doc| sequence_settled_by(stored, doc))
+    eval.document.is_none_or(|doc| {
+        sequence_settled_by(
+            stored,
+            doc,
+            eval.observation.and_then(|o| o.seen_since),
+            eval.admitted_us,
+        )
+    })
 }
 
-/// [`sequence_settled`] for a document fetched now.
-pub(crate) fn sequence_settled_by(stored: &PartnerStatus, doc: &VerifiedDocument) -> bool {
-    stored.content_digest == Some(doc.content_digest)
-        && stored
-            .sequence
-            .is_some_and(|s| doc.sequence == s || Some(doc.sequence) == s.checked_add(1))
+/// [`sequence_settled`] for a document fetched now that `admits_us` (or not),
+/// ending a run of documents seen since `seen_since`.
+pub(crate) fn sequence_settled_by(
+    stored: &PartnerStatus,
+    doc: &VerifiedDocument,
+    seen_since: Option<u64>,
+    admits_us: bool,
+) -> bool {
+    let (Some(sequence), Some(content)) = (stored.sequence, stored.content_digest) else {
+        return false;
+    };
+    let run = seen::Run {
+        since: seen_since.unwrap_or(doc.sequence),
+        last: doc.sequence,
+        said: Said {
+            content: doc.content_digest,
+            admits_us,
+        },
+    };
+    run.covers(
+        sequence,
+        Said {
+            content,
+            admits_us: stored.partner_admitted_us,
+        },
+    )
 }
 
 /// The highest sequence number accepted from the partner.

@@ -9,6 +9,7 @@ use std::fmt::Write as _;
 use crate::condition::{ConditionDraft, ConditionStatus, reasons, types};
 use crate::machine::barrier::{Block, PartnerEval, Verdict};
 use crate::machine::decide::Barrier;
+use crate::name::PartyName;
 use crate::ports::{Event, EventKind, KeyGenerationPhase};
 use crate::spec::{State, VirtualCloudStatus};
 
@@ -25,6 +26,8 @@ const WARNING_REASONS: &[&str] = &[
 /// What the conditions are computed from.
 pub(crate) struct Facts<'a, 'b> {
     pub evals: &'b [PartnerEval<'a>],
+    /// This party's name.
+    pub us: &'b PartyName,
     pub barrier: Barrier,
     pub key_phase: Option<&'b KeyGenerationPhase>,
     pub keys_ok: bool,
@@ -258,7 +261,7 @@ fn admitted(f: &Facts<'_, '_>) -> ConditionDraft {
 }
 
 fn mutual(f: &Facts<'_, '_>) -> ConditionDraft {
-    let blocks = |wanted: fn(&Block) -> Option<String>| {
+    let blocks = |wanted: &dyn Fn(&Block) -> Option<String>| {
         list(f.evals.iter().filter_map(|e| {
             match &e.verdict {
                 Verdict::Blocked(blocks) => blocks
@@ -269,7 +272,7 @@ fn mutual(f: &Facts<'_, '_>) -> ConditionDraft {
             }
         }))
     };
-    let mismatch = blocks(|b| {
+    let mismatch = blocks(&|b| {
         matches!(b, Block::MembershipMismatch)
             .then(|| "sees a different set of members or endpoints".to_owned())
     });
@@ -280,15 +283,19 @@ fn mutual(f: &Facts<'_, '_>) -> ConditionDraft {
             mismatch,
         );
     }
-    let pending = blocks(|b| match b {
-        Block::AwaitingPartnerAdmission(names) => Some(format!(
+    // Whether a partner has admitted us is what this party's operator can
+    // act on (ask that partner's operator); which other members it has not
+    // admitted yet changes with every admission it makes, and naming them
+    // would rewrite the status each time (O(N) times per partner), so the
+    // message names only us.
+    let pending = blocks(&|b| match b {
+        Block::AwaitingPartnerAdmission(names) if names.contains(f.us) => Some(format!(
             "has not admitted the current certificate of {}",
-            names
-                .iter()
-                .map(|n| n.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
+            f.us
         )),
+        Block::AwaitingPartnerAdmission(_) => {
+            Some("has not admitted every other member's current certificate yet".to_owned())
+        }
         _ => None,
     });
     if !pending.is_empty() {

@@ -306,6 +306,7 @@ pub(crate) fn pipeline(obs: &Observed, spec: &ValidatedSpec) -> Plan {
     // Conditions, events and status.
     let facts = Facts {
         evals: &evals,
+        us: &obs.identity.name,
         barrier,
         key_phase,
         keys_ok,

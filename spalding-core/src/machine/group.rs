@@ -148,9 +148,15 @@ impl GroupDigests {
         if member.fingerprint.is_some() {
             self.view = self.view.push(line);
         }
+        // As [`digest::member_view_words`]: the fingerprint only where admitted.
+        let published = if admitted {
+            line
+        } else {
+            digest::with_fingerprint(word, None)
+        };
         self.member_views = self
             .member_views
-            .push(line)
+            .push(published)
             .push(digest::Digest::from(admitted));
     }
 

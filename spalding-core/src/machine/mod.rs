@@ -71,6 +71,10 @@ pub struct PartnerObservation {
     pub fetch: Fetch,
     /// What is stored about it, if anything.
     pub stored: Option<StoredPartner>,
+    /// The first sequence number of the run of documents this process saw
+    /// in a row up to the fetched one, all saying the same
+    /// ([`crate::seen::Run::since`]); `None`: only the fetched one.
+    pub seen_since: Option<u64>,
 }
 
 /// Everything one reconcile sees. Built by the [`crate::Reconciler`] from the

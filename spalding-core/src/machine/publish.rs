@@ -3,6 +3,14 @@
 //! the fingerprint it knows and whether it admitted it. Compared with the last
 //! published body without building a new one (the member lines through their
 //! digest), so a VC at rest costs next to nothing.
+//!
+//! A member's fingerprint learned but not admitted yet does not republish the
+//! document on its own (it is carried by the next republish): a partner acts
+//! only on the lines we admitted (whether we admitted it, and the complete
+//! view once we admitted everyone), so republishing for it would cost a
+//! write here and a fetch at every partner for nothing they act on. The
+//! member lines' digest therefore folds in a fingerprint only where the line
+//! is admitted ([`crate::digest::member_view_words`]).
 
 use crate::digest::Digest;
 use crate::document::{DocumentBody, MemberView, PROTOCOL_VERSION};

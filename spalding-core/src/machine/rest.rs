@@ -107,6 +107,7 @@ pub(crate) fn at_rest(obs: &Observed, spec: &ValidatedSpec) -> bool {
             return false;
         };
         let same_view = *mutual.get_or_insert(view) == view;
+        let admits_us_now = admits_us(doc, me, position);
         let settled = admitted
             && same_view
             && spec.parameters == doc.parameters
@@ -117,10 +118,10 @@ pub(crate) fn at_rest(obs: &Observed, spec: &ValidatedSpec) -> bool {
             && recorded.admitted_fingerprint.as_ref() == Some(fingerprint)
             && recorded.compatible
             && recorded.incompatibilities.is_empty()
-            && recorded.partner_admitted_us == admits_us(doc, me, position)
+            && recorded.partner_admitted_us == admits_us_now
             && recorded.reachable
             && recorded.last_fetch_error.is_none()
-            && sequence_settled_by(recorded, doc);
+            && sequence_settled_by(recorded, doc, observation.seen_since, admits_us_now);
         if !settled {
             return false;
         }

@@ -265,6 +265,7 @@ impl Setup {
                 name: name(i),
                 fetch,
                 stored,
+                seen_since: None,
             });
             for (a, kind) in p.admissions.iter().enumerate() {
                 let (pinned, bound) = match kind {
@@ -766,4 +767,94 @@ fn a_state_only_republish_keeps_the_stored_sequence() {
     assert_eq!(status_writes(&skipped), 1, "{:?}", skipped.actions);
     assert_eq!(stored(&apply(&rest, &skipped)), Some(3));
     assert_eq!(status_writes(&decide(&republished(2, true))), 1);
+    // Number 3 after this process saw 2 and 3 saying the same: every
+    // document from the stored one on was seen, nothing to record.
+    let mut run = republished(3, false);
+    run.partners[0].seen_since = Some(2);
+    assert_eq!(status_writes(&decide(&run)), 0);
+    // A run that starts above the number after the stored one has a gap.
+    run.partners[0].seen_since = Some(3);
+    assert_eq!(status_writes(&decide(&run)), 1);
+    // A run saying something else is recorded.
+    let mut other = republished(3, true);
+    other.partners[0].seen_since = Some(2);
+    assert_eq!(status_writes(&decide(&other)), 1);
+}
+
+/// A partner's fingerprint learned before it is admitted does not republish
+/// our document (no partner acts on an unadmitted line); the admission does,
+/// carrying the fingerprint.
+#[test]
+fn an_unadmitted_fingerprint_alone_does_not_republish() {
+    let unadmitted = PartnerSetup {
+        reachable: true,
+        rotated: false,
+        incompatible: false,
+        membership: 0,
+        admits: vec![true; 6],
+        stale_view: vec![false; 6],
+        stored: 1,
+        admissions: vec![],
+    };
+    let setup = Setup {
+        count: 2,
+        local: 0,
+        partners: vec![unadmitted.clone()],
+        mac: false,
+        keys: 0,
+        applied: [0, 0, 0],
+        state: State::Admission,
+    };
+    let obs = setup.observed();
+    let rest = apply(&obs, &decide(&obs));
+    assert!(decide(&rest).is_empty());
+    let publishes = |plan: &Plan| {
+        plan.actions
+            .iter()
+            .filter(|a| matches!(a, Action::PublishDocument(_)))
+            .count()
+    };
+    // Published before the partner's certificate was known.
+    let mut earlier = rest.clone();
+    let Some(body) = earlier.published.as_mut() else {
+        panic!("a document was published");
+    };
+    body.members.edit(|members| {
+        let line = members
+            .iter_mut()
+            .find(|m| !m.admitted)
+            .expect("the partner's line is not admitted");
+        assert!(
+            line.fingerprint.is_some(),
+            "the fingerprint is shown when known"
+        );
+        line.fingerprint = None;
+    });
+    assert_eq!(publishes(&decide(&earlier)), 0);
+    // Admitting it republishes, with the fingerprint.
+    let mut admitted = Setup {
+        partners: vec![PartnerSetup {
+            admissions: vec![0],
+            ..setup.partners[0].clone()
+        }],
+        ..setup
+    }
+    .observed();
+    admitted.published = earlier.published.clone();
+    let plan = decide(&admitted);
+    let published: Vec<_> = plan
+        .actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::PublishDocument(body) => Some(body),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(published.len(), 1, "{:?}", plan.actions);
+    assert!(
+        published[0]
+            .members
+            .iter()
+            .all(|m| m.admitted && m.fingerprint.is_some())
+    );
 }

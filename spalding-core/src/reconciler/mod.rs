@@ -2,7 +2,9 @@
 //! execute**. It reads the VC and everything around it through the ports,
 //! fetches and verifies every partner's document, calls the pure
 //! [`crate::decide`], and executes the plan's actions in order through the
-//! ports. It holds no state of its own between reconciles.
+//! ports. The only state it keeps between reconciles is what it saw of the
+//! partners' documents ([`crate::seen`]), which spares status writes and is
+//! rebuilt from scratch after a restart.
 
 use std::sync::Arc;
 
@@ -15,6 +17,7 @@ use crate::ports::{
     Cluster, ClusterError, CreateOutcome, Entropy, LauncherError, MpcLauncher, PartnerTransport,
     VcKey,
 };
+use crate::seen::{Said, SeenDocuments};
 use crate::spec::{Partner, State};
 
 /// Why a reconcile stopped. Nothing here carries secret material.
@@ -59,6 +62,7 @@ pub struct Reconciler {
     launcher: Arc<dyn MpcLauncher>,
     entropy: Arc<dyn Entropy>,
     identity: LocalIdentity,
+    seen: Arc<SeenDocuments>,
 }
 
 impl Reconciler {
@@ -76,6 +80,7 @@ impl Reconciler {
             launcher,
             entropy,
             identity,
+            seen: Arc::default(),
         }
     }
 
@@ -108,6 +113,7 @@ impl Reconciler {
         now: Timestamp,
     ) -> Result<Option<Observed>, ReconcileError> {
         let Some(object) = self.cluster.virtual_cloud(vc).await? else {
+            self.seen.retain(vc, &[]);
             return Ok(None);
         };
         let spec = object.spec.validate(&self.identity.name);
@@ -124,25 +130,45 @@ impl Reconciler {
             .as_ref()
             .map(|s| s.partners.as_slice())
             .unwrap_or_default();
+        self.seen
+            .retain(vc, &wanted.iter().map(|p| &p.name).collect::<Vec<_>>());
         let fetches = join_all(wanted.iter().map(|partner| {
             let accepted = stored
                 .iter()
                 .find(|s| s.record.name == partner.name)
                 .and_then(|s| s.status.as_ref())
-                .and_then(|s| s.sequence);
+                .and_then(|s| s.sequence)
+                // What this process saw counts once a number is recorded:
+                // with none (a partner object created again with its VC),
+                // what it saw belongs to what was deleted.
+                .map(|recorded| recorded.max(self.seen.highest(vc, &partner.name).unwrap_or(0)));
             self.fetch(vc, partner, accepted)
         }))
         .await;
         let mut partners: Vec<PartnerObservation> = wanted
             .iter()
             .zip(fetches)
-            .map(|(partner, fetch)| PartnerObservation {
-                name: partner.name.clone(),
-                fetch,
-                stored: stored
-                    .iter()
-                    .find(|s| s.record.name == partner.name)
-                    .cloned(),
+            .map(|(partner, fetch)| {
+                let seen_since = match &fetch {
+                    Fetch::Fetched(doc) => {
+                        let said = Said::of(
+                            doc,
+                            &self.identity.name,
+                            self.identity.certificate.fingerprint(),
+                        );
+                        Some(self.seen.saw(vc, &partner.name, doc.sequence, said).since)
+                    }
+                    Fetch::Failed(_) | Fetch::Skipped => None,
+                };
+                PartnerObservation {
+                    name: partner.name.clone(),
+                    fetch,
+                    stored: stored
+                        .iter()
+                        .find(|s| s.record.name == partner.name)
+                        .cloned(),
+                    seen_since,
+                }
             })
             .collect();
         for record in stored {
@@ -151,6 +177,7 @@ impl Reconciler {
                     name: record.record.name.clone(),
                     fetch: Fetch::Skipped,
                     stored: Some(record),
+                    seen_since: None,
                 });
             }
         }

@@ -162,14 +162,16 @@ pub struct VirtualCloudPartnerStatus {
     /// Why the last fetch failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_fetch_error: Option<String>,
-    /// Sequence number of the last document accepted from the partner; a
-    /// document with a lower one is refused as a rollback. A republish
-    /// numbered one higher that changed nothing but the partner's state
-    /// leaves it as it is (see `contentDigest`).
+    /// Sequence number of a document accepted from the partner; a document
+    /// with a lower one is refused as a rollback. Documents that follow and
+    /// say the same to this party (`contentDigest`, `partnerAdmittedUs`),
+    /// each of them seen by the operator, leave it as it is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sequence: Option<u64>,
-    /// Digest (XXH3-128, hex) of the content of the document numbered
-    /// `sequence`, everything but its state.
+    /// Digest (XXH3-128, hex) of what the barrier acts on in the document
+    /// numbered `sequence`: parameters, fingerprint, member names and
+    /// endpoints, and the complete view once the partner admitted every
+    /// member; not its state.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(pattern(r"^[0-9a-f]{32}$"))]
     pub content_digest: Option<String>,

@@ -80,13 +80,15 @@ async fn settles(
 /// The most API writes one party's controller may make until `ready` with
 /// `parties` parties: the objects a lifecycle needs (22 + 5·N, counted in
 /// BENCHMARKS.md) and the progress reporting (statuses, the document,
-/// Events), with room for the timing of a run. Measured in debug runs: 42–46
-/// writes with 2 parties, 52–57 with 3, 74–77 with 5; before the partner
-/// status stopped recording state-only republishes and the adapter skipped
-/// its no-op writes, 59–65 with 3.
+/// Events), with room for the timing of a run. Measured in debug runs: 40–43
+/// writes with 2 parties, 48–54 with 3, 64–75 with 5 (89–103 with 8). Before
+/// partner statuses stopped recording republishes that said nothing new
+/// (`spalding_core::seen`): 42–46, 52–57, 74–77; before they stopped
+/// recording state-only republishes and the adapter skipped its no-op
+/// writes, 59–65 with 3.
 fn write_budget(parties: usize) -> u64 {
     let parties = u64::try_from(parties).unwrap_or(u64::MAX);
-    28 + 11 * parties
+    28 + 10 * parties
 }
 
 /// Runs `parties` parties with auto-admit through [`run`] and checks that all
@@ -430,13 +432,14 @@ async fn a_lost_partner_document_is_republished_above_what_partners_accepted() -
     sim.wait_until_ready(REACH).await?;
     let before = stored_sequence(&sim, 0).await?.ok_or("party-0 published")?;
     for partner in [1, 2] {
-        // The number recorded is the one accepted, or one lower when the
-        // last republish changed only party 0's state (not recorded).
+        // The number recorded is the one accepted, or lower when the
+        // republishes since said nothing new to that partner and it saw
+        // each of them (not recorded, see `spalding_core::seen`).
         let accepted = accepted_sequence(&sim, partner, 0)
             .await?
             .ok_or("accepted")?;
         assert!(
-            accepted == before || accepted + 1 == before,
+            (1..=before).contains(&accepted),
             "party-{partner} recorded {accepted}, party-0 published {before}"
         );
     }

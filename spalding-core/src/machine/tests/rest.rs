@@ -287,6 +287,7 @@ fn mutate(rest: &Observed, change: usize, k: usize, x: usize) -> Observed {
                 name: "zulu".parse().unwrap(),
                 fetch: Fetch::Skipped,
                 stored,
+                seen_since: None,
             });
         }
         60 => {
