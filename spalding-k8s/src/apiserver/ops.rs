@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use base64::Engine;
+use bytes::Bytes;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use serde_json::{Map, Value, json};
 
@@ -198,7 +199,16 @@ impl State {
             .ok_or_else(|| ApiError::not_found(&t.subject()))
     }
 
-    /// A `{Kind}List` of the matching objects.
+    /// The JSON of the object `t` addresses, as stored.
+    pub fn get_json(&self, t: &Target) -> Result<Bytes, ApiError> {
+        self.store
+            .get_stored(&t.key())
+            .map(|s| s.json.clone())
+            .ok_or_else(|| ApiError::not_found(&t.subject()))
+    }
+
+    /// The JSON of a `{Kind}List` of the matching objects, assembled from
+    /// the objects' stored JSON.
     pub fn list(
         &self,
         rt: &ResourceType,
@@ -206,20 +216,34 @@ impl State {
         namespace: Option<&str>,
         labels: &LabelSelector,
         fields: &FieldSelector,
-    ) -> Value {
-        let items: Vec<Value> = self
+    ) -> Bytes {
+        let items: Vec<&Bytes> = self
             .store
             .list(&rt.group, &rt.plural, namespace)
-            .map(|(_, o)| o)
-            .filter(|o| labels.matches(o) && fields.matches(o))
-            .cloned()
+            .map(|(_, s)| s)
+            .filter(|s| labels.matches(&s.value) && fields.matches(&s.value))
+            .map(|s| &s.json)
             .collect();
-        json!({
+        let head = json!({
             "apiVersion": rt.api_version(version),
             "kind": format!("{}List", rt.kind),
             "metadata": {"resourceVersion": self.store.rv().to_string()},
-            "items": items,
-        })
+        });
+        // Encoding a `Value` cannot fail: its map keys are strings.
+        let head = serde_json::to_vec(&head).unwrap_or_default();
+        let size = items.iter().map(|j| j.len() + 1).sum::<usize>();
+        let mut out = Vec::with_capacity(head.len() + size + 12);
+        // `{…head fields…,"items":[…]}`: the head without its closing brace.
+        out.extend_from_slice(head.strip_suffix(b"}").unwrap_or(&head));
+        out.extend_from_slice(b",\"items\":[");
+        for (i, json) in items.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(json);
+        }
+        out.extend_from_slice(b"]}");
+        Bytes::from(out)
     }
 
     /// Checks kind, apiVersion, name and namespace of a written object, filling in what is missing.
