@@ -150,16 +150,20 @@ pub(super) fn owner_uids(object: &Value) -> Vec<String> {
         .collect()
 }
 
-/// The parts of an object whose change bumps `generation`.
-fn spec_of(object: &Value, status_split: bool) -> Value {
-    let mut copy = object.clone();
-    if let Some(map) = copy.as_object_mut() {
-        map.remove("metadata");
-        if status_split {
-            map.remove("status");
-        }
-    }
-    copy
+/// Whether the parts of two objects whose change bumps `generation` (all
+/// but `metadata`, and `status` where it is a subresource) are equal;
+/// compared in place, without copying either object.
+fn same_spec(a: &Value, b: &Value, status_split: bool) -> bool {
+    let (Some(a), Some(b)) = (a.as_object(), b.as_object()) else {
+        return a == b;
+    };
+    let counted = |k: &str| k != "metadata" && !(status_split && k == "status");
+    let a_fields = a.keys().filter(|k| counted(k)).count();
+    let b_fields = b.keys().filter(|k| counted(k)).count();
+    a_fields == b_fields
+        && a.iter()
+            .filter(|(k, _)| counted(k))
+            .all(|(k, v)| b.get(k) == Some(v))
 }
 
 /// Moves a Secret's `stringData` into `data`, base64-encoded, as the real server does.
@@ -478,7 +482,7 @@ impl State {
             fold_string_data(&mut result);
         }
         self.validate(t, &mut result)?;
-        if spec_of(&result, t.rt.status) != spec_of(old, t.rt.status) {
+        if !same_spec(&result, old, t.rt.status) {
             let generation = old
                 .pointer("/metadata/generation")
                 .and_then(Value::as_i64)
@@ -567,5 +571,22 @@ impl State {
             self.managed.entry(key).or_default().insert(owner, fields);
         }
         Ok(result)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_spec_ignores_metadata_and_a_split_status_only() {
+        let a = json!({"metadata": {"a": 1}, "spec": {"x": 1}, "status": {"s": 1}});
+        let b = json!({"metadata": {"a": 2}, "spec": {"x": 1}, "status": {"s": 2}});
+        assert!(same_spec(&a, &b, true));
+        assert!(!same_spec(&a, &b, false));
+        let c = json!({"metadata": {}, "spec": {"x": 2}, "status": {"s": 1}});
+        assert!(!same_spec(&a, &c, true));
+        let extra = json!({"metadata": {}, "spec": {"x": 1}, "data": {}});
+        assert!(!same_spec(&a, &extra, true) && !same_spec(&extra, &a, true));
     }
 }
