@@ -60,7 +60,7 @@ impl State {
         let names: Vec<String> = self
             .store
             .list(&t.rt.group, &t.rt.plural, namespace)
-            .filter(|(_, o)| labels.matches(o) && fields.matches(o))
+            .filter(|(_, o)| labels.matches(&o.value) && fields.matches(&o.value))
             .map(|(k, _)| k.name.clone())
             .collect();
         let mut items = Vec::new();

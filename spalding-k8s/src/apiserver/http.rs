@@ -155,8 +155,15 @@ impl Query {
 }
 
 fn json_response(code: StatusCode, value: &Value) -> Response<Body> {
-    let bytes = serde_json::to_vec(value).unwrap_or_default();
-    let mut response = Response::new(Full::new(Bytes::from(bytes)).boxed_unsync());
+    json_bytes_response(
+        code,
+        Bytes::from(serde_json::to_vec(value).unwrap_or_default()),
+    )
+}
+
+/// A response of JSON already encoded (the store keeps objects' JSON).
+fn json_bytes_response(code: StatusCode, bytes: Bytes) -> Response<Body> {
+    let mut response = Response::new(Full::new(bytes).boxed_unsync());
     *response.status_mut() = code;
     response.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -372,9 +379,12 @@ async fn dispatch(
             let list = shared
                 .lock()
                 .list(&rt, &target.version, namespace, &labels, &fields);
-            Ok(json_response(StatusCode::OK, &list))
+            Ok(json_bytes_response(StatusCode::OK, list))
         }
-        (Method::GET, true) => Ok(json_response(StatusCode::OK, &shared.lock().get(&target)?)),
+        (Method::GET, true) => Ok(json_bytes_response(
+            StatusCode::OK,
+            shared.lock().get_json(&target)?,
+        )),
         (Method::POST, false) if !all_namespaces => {
             let object = patch::parse_json(&body(shared, request).await?)?;
             let created = shared.lock().create(&target, object)?;

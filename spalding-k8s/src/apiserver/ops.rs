@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use base64::Engine;
+use bytes::Bytes;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use serde_json::{Map, Value, json};
 
@@ -149,16 +150,20 @@ pub(super) fn owner_uids(object: &Value) -> Vec<String> {
         .collect()
 }
 
-/// The parts of an object whose change bumps `generation`.
-fn spec_of(object: &Value, status_split: bool) -> Value {
-    let mut copy = object.clone();
-    if let Some(map) = copy.as_object_mut() {
-        map.remove("metadata");
-        if status_split {
-            map.remove("status");
-        }
-    }
-    copy
+/// Whether the parts of two objects whose change bumps `generation` (all
+/// but `metadata`, and `status` where it is a subresource) are equal;
+/// compared in place, without copying either object.
+fn same_spec(a: &Value, b: &Value, status_split: bool) -> bool {
+    let (Some(a), Some(b)) = (a.as_object(), b.as_object()) else {
+        return a == b;
+    };
+    let counted = |k: &str| k != "metadata" && !(status_split && k == "status");
+    let a_fields = a.keys().filter(|k| counted(k)).count();
+    let b_fields = b.keys().filter(|k| counted(k)).count();
+    a_fields == b_fields
+        && a.iter()
+            .filter(|(k, _)| counted(k))
+            .all(|(k, v)| b.get(k) == Some(v))
 }
 
 /// Moves a Secret's `stringData` into `data`, base64-encoded, as the real server does.
@@ -198,7 +203,16 @@ impl State {
             .ok_or_else(|| ApiError::not_found(&t.subject()))
     }
 
-    /// A `{Kind}List` of the matching objects.
+    /// The JSON of the object `t` addresses, as stored.
+    pub fn get_json(&self, t: &Target) -> Result<Bytes, ApiError> {
+        self.store
+            .get_stored(&t.key())
+            .map(|s| s.json.clone())
+            .ok_or_else(|| ApiError::not_found(&t.subject()))
+    }
+
+    /// The JSON of a `{Kind}List` of the matching objects, assembled from
+    /// the objects' stored JSON.
     pub fn list(
         &self,
         rt: &ResourceType,
@@ -206,20 +220,34 @@ impl State {
         namespace: Option<&str>,
         labels: &LabelSelector,
         fields: &FieldSelector,
-    ) -> Value {
-        let items: Vec<Value> = self
+    ) -> Bytes {
+        let items: Vec<&Bytes> = self
             .store
             .list(&rt.group, &rt.plural, namespace)
-            .map(|(_, o)| o)
-            .filter(|o| labels.matches(o) && fields.matches(o))
-            .cloned()
+            .map(|(_, s)| s)
+            .filter(|s| labels.matches(&s.value) && fields.matches(&s.value))
+            .map(|s| &s.json)
             .collect();
-        json!({
+        let head = json!({
             "apiVersion": rt.api_version(version),
             "kind": format!("{}List", rt.kind),
             "metadata": {"resourceVersion": self.store.rv().to_string()},
-            "items": items,
-        })
+        });
+        // Encoding a `Value` cannot fail: its map keys are strings.
+        let head = serde_json::to_vec(&head).unwrap_or_default();
+        let size = items.iter().map(|j| j.len() + 1).sum::<usize>();
+        let mut out = Vec::with_capacity(head.len() + size + 12);
+        // `{…head fields…,"items":[…]}`: the head without its closing brace.
+        out.extend_from_slice(head.strip_suffix(b"}").unwrap_or(&head));
+        out.extend_from_slice(b",\"items\":[");
+        for (i, json) in items.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(json);
+        }
+        out.extend_from_slice(b"]}");
+        Bytes::from(out)
     }
 
     /// Checks kind, apiVersion, name and namespace of a written object, filling in what is missing.
@@ -454,7 +482,7 @@ impl State {
             fold_string_data(&mut result);
         }
         self.validate(t, &mut result)?;
-        if spec_of(&result, t.rt.status) != spec_of(old, t.rt.status) {
+        if !same_spec(&result, old, t.rt.status) {
             let generation = old
                 .pointer("/metadata/generation")
                 .and_then(Value::as_i64)
@@ -543,5 +571,22 @@ impl State {
             self.managed.entry(key).or_default().insert(owner, fields);
         }
         Ok(result)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_spec_ignores_metadata_and_a_split_status_only() {
+        let a = json!({"metadata": {"a": 1}, "spec": {"x": 1}, "status": {"s": 1}});
+        let b = json!({"metadata": {"a": 2}, "spec": {"x": 1}, "status": {"s": 2}});
+        assert!(same_spec(&a, &b, true));
+        assert!(!same_spec(&a, &b, false));
+        let c = json!({"metadata": {}, "spec": {"x": 2}, "status": {"s": 1}});
+        assert!(!same_spec(&a, &c, true));
+        let extra = json!({"metadata": {}, "spec": {"x": 1}, "data": {}});
+        assert!(!same_spec(&a, &extra, true) && !same_spec(&extra, &a, true));
     }
 }

@@ -60,10 +60,16 @@ pub fn parse_json(body: &[u8]) -> Result<Value, ApiError> {
         .map_err(|e| ApiError::bad_request(format!("the request body is not valid JSON: {e}")))
 }
 
-/// Parses an apply body (YAML, of which JSON is a subset).
+/// Parses an apply body (YAML, of which JSON is a subset). Clients such
+/// as kube send JSON: that is read by the JSON parser, many times faster
+/// than the YAML one, which reads everything else.
 pub fn parse_yaml(body: &[u8]) -> Result<Value, ApiError> {
-    let value: Value = serde_norway::from_slice(body)
-        .map_err(|e| ApiError::bad_request(format!("the request body is not valid YAML: {e}")))?;
+    let value: Value = match serde_json::from_slice(body) {
+        Ok(value) => value,
+        Err(_) => serde_norway::from_slice(body).map_err(|e| {
+            ApiError::bad_request(format!("the request body is not valid YAML: {e}"))
+        })?,
+    };
     if !value.is_object() {
         return Err(ApiError::bad_request(
             "the applied configuration must be an object",

@@ -13,6 +13,8 @@
 //! configured interval. The stream ends after `timeoutSeconds` (default 30
 //! minutes), when the server shuts down, or when the watcher falls so far
 //! behind that changes were dropped (the client then resumes or relists).
+//! An event's object is the JSON the store encoded once for that state
+//! ([`Stored`]), shared by every watch.
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -30,7 +32,7 @@ use super::error::ApiError;
 use super::ops::State;
 use super::resources::ResourceType;
 use super::selector::{FieldSelector, LabelSelector};
-use super::store::{Change, ChangeType};
+use super::store::{Change, ChangeType, Stored};
 
 /// What a watch asks for.
 #[derive(Debug, Clone)]
@@ -72,10 +74,13 @@ impl WatchRequest {
         {
             return None;
         }
-        let now = self.matches(&change.object);
+        let now = self.matches(&change.object.value);
         let kind = match change.kind {
             ChangeType::Modified => {
-                let before = change.previous.as_ref().is_some_and(|p| self.matches(p));
+                let before = change
+                    .previous
+                    .as_ref()
+                    .is_some_and(|p| self.matches(&p.value));
                 match (before, now) {
                     (true, true) => ChangeType::Modified,
                     (false, true) => ChangeType::Added,
@@ -86,7 +91,7 @@ impl WatchRequest {
             other if now => other,
             _ => return None,
         };
-        Some(line(kind.as_str(), &change.object))
+        Some(stored_line(kind.as_str(), &change.object))
     }
 
     fn bookmark(&self, rv: u64, initial_end: bool) -> Bytes {
@@ -102,6 +107,17 @@ impl WatchRequest {
             &json!({"kind": self.rt.kind, "apiVersion": self.rt.api_version(&self.version), "metadata": metadata}),
         )
     }
+}
+
+/// An event line around an object's stored JSON: `{"type":…,"object":…}`.
+fn stored_line(kind: &str, object: &Stored) -> Bytes {
+    let mut bytes = Vec::with_capacity(object.json.len() + 32);
+    bytes.extend_from_slice(b"{\"type\":\"");
+    bytes.extend_from_slice(kind.as_bytes());
+    bytes.extend_from_slice(b"\",\"object\":");
+    bytes.extend_from_slice(&object.json);
+    bytes.extend_from_slice(b"}\n");
+    Bytes::from(bytes)
 }
 
 fn line(kind: &str, object: &Value) -> Bytes {
@@ -145,8 +161,8 @@ pub fn start(
                 .store
                 .list(&request.rt.group, &request.rt.plural, namespace)
             {
-                if request.matches(object) {
-                    pending.push_back(line("ADDED", object));
+                if request.matches(&object.value) {
+                    pending.push_back(stored_line("ADDED", object));
                 }
             }
             if request.send_initial_events {

@@ -21,6 +21,7 @@ pub(crate) mod converge;
 pub mod lifecycle;
 pub mod objects;
 mod port;
+mod reads;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -95,6 +96,8 @@ pub struct KubeCluster {
     reporter: Reporter,
     signer: Arc<dyn DocumentSigner>,
     known: Arc<Mutex<HashMap<VcKey, Known>>>,
+    /// What was parsed of each VC's partners ([`reads`]).
+    reads: Arc<Mutex<HashMap<VcKey, reads::PartnerReads>>>,
     lifecycle: Arc<Lifecycle>,
 }
 
@@ -113,6 +116,7 @@ impl KubeCluster {
             client,
             signer,
             known: Arc::default(),
+            reads: Arc::default(),
             lifecycle: Arc::default(),
         }
     }
@@ -125,6 +129,11 @@ impl KubeCluster {
     fn known(&self) -> MutexGuard<'_, HashMap<VcKey, Known>> {
         // Every update is a single insert, so a poisoned lock holds no half-written state.
         self.known.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn partner_reads(&self) -> MutexGuard<'_, HashMap<VcKey, reads::PartnerReads>> {
+        // A poisoned lock holds only whole entries: each is one insert.
+        self.reads.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Remembers how to point at `object`.

@@ -3,6 +3,7 @@
 //! read against it.
 
 use std::collections::BTreeMap;
+use std::convert::Infallible;
 
 use async_trait::async_trait;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
@@ -126,6 +127,8 @@ impl Cluster for KubeCluster {
     }
 
     /// LIST the VC's VirtualCloudPartners, then its certificate ConfigMaps.
+    /// Records and certificates already parsed at the listed
+    /// resourceVersion are taken from [`super::reads`].
     async fn partners(&self, vc: &VcKey) -> Result<Vec<StoredPartner>, ClusterError> {
         let selector = objects::selector(&vc.name, objects::COMPONENT_PARTNER);
         let listed = self
@@ -134,6 +137,7 @@ impl Cluster for KubeCluster {
             .await
             .map_err(|e| kube_error(format!("list partners of {}", vc_name(vc)), &e))?;
         if listed.items.is_empty() {
+            self.partner_reads().remove(vc);
             return Ok(Vec::new());
         }
         let certificates = self
@@ -143,10 +147,14 @@ impl Cluster for KubeCluster {
             )
             .await
             .map_err(|e| kube_error(format!("list partner certificates of {}", vc_name(vc)), &e))?;
+        let mut all_reads = self.partner_reads();
+        let reads = all_reads.entry(vc.clone()).or_default();
         let mut partners = Vec::with_capacity(listed.items.len());
-        for object in listed.items {
+        for object in &listed.items {
             let name = object.metadata.name.clone().unwrap_or_default();
-            let converted = object.spec.to_record(&name).and_then(|record| {
+            let version = object.metadata.resource_version.as_deref();
+            let converted = reads.partners.get_or_parse(&name, version, || {
+                let record = object.spec.to_record(&name)?;
                 let status = object
                     .status
                     .as_ref()
@@ -167,13 +175,21 @@ impl Cluster for KubeCluster {
                 .iter()
                 .filter(|_| record.certificate.namespace == vc.namespace)
                 .find(|c| c.metadata.name.as_deref() == Some(record.certificate.name.as_str()))
-                .and_then(|c| c.data.as_ref()?.get(CERTIFICATE_KEY))
-                .and_then(|pem| match Certificate::from_pem(pem) {
-                    Ok(certificate) => Some(certificate),
-                    Err(error) => {
-                        warn!(partner = %record.name, %error, "stored certificate does not parse");
-                        None
-                    }
+                .and_then(|c| {
+                    let pem = c.data.as_ref()?.get(CERTIFICATE_KEY)?;
+                    let version = c.metadata.resource_version.as_deref();
+                    let parsed = reads.certificates.get_or_parse(
+                        &record.certificate.name,
+                        version,
+                        || match Certificate::from_pem(pem) {
+                            Ok(certificate) => Ok::<_, Infallible>(Some(certificate)),
+                            Err(error) => {
+                                warn!(partner = %record.name, %error, "stored certificate does not parse");
+                                Ok(None)
+                            }
+                        },
+                    );
+                    parsed.unwrap_or_else(|never| match never {})
                 });
             partners.push(StoredPartner {
                 record,
@@ -181,6 +197,20 @@ impl Cluster for KubeCluster {
                 certificate,
             });
         }
+        reads.partners.keep_only(
+            &listed
+                .items
+                .iter()
+                .filter_map(|o| o.metadata.name.as_deref())
+                .collect(),
+        );
+        reads.certificates.keep_only(
+            &certificates
+                .items
+                .iter()
+                .filter_map(|c| c.metadata.name.as_deref())
+                .collect(),
+        );
         Ok(partners)
     }
 

@@ -11,5 +11,6 @@ mod key_material;
 mod lifecycle;
 mod operator;
 mod pacing;
+mod partner_reads;
 mod replicas;
 mod scenarios;

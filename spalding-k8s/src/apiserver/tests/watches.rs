@@ -206,3 +206,67 @@ async fn bookmarks_selectors_and_timeouts() {
         "{rest:?}"
     );
 }
+
+/// The store encodes each state once and shares it: after an update, every
+/// watch's event, GET and LIST carry the new object, not a stale encoding.
+#[tokio::test]
+async fn every_watch_get_and_list_carry_the_updated_object() {
+    let (_server, client) = server().await;
+    let cms: Api<ConfigMap> = Api::namespaced(client, "default");
+    cms.create(&PostParams::default(), &cm("a")).await.unwrap();
+    let rv = cms.get("a").await.unwrap().resource_version().unwrap();
+    let mut first = cms
+        .watch(&WatchParams::default(), &rv)
+        .await
+        .unwrap()
+        .boxed();
+    let mut second = cms
+        .watch(&WatchParams::default(), &rv)
+        .await
+        .unwrap()
+        .boxed();
+    for value in ["one", "two"] {
+        let patch = Patch::Merge(json!({"data": {"k": value}}));
+        let patched = cms
+            .patch("a", &PatchParams::default(), &patch)
+            .await
+            .unwrap();
+        for events in [&mut first, &mut second] {
+            match next(events).await.unwrap() {
+                WatchEvent::Modified(o) => {
+                    assert_eq!(o.data.unwrap()["k"], value);
+                    assert_eq!(
+                        o.metadata.resource_version,
+                        patched.metadata.resource_version
+                    );
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        let got = cms.get("a").await.unwrap();
+        assert_eq!(got.data.unwrap()["k"], value);
+        assert_eq!(
+            got.metadata.resource_version,
+            patched.metadata.resource_version
+        );
+        let listed = cms.list(&ListParams::default()).await.unwrap();
+        assert_eq!(listed.items.len(), 1);
+        assert_eq!(listed.items[0].data.as_ref().unwrap()["k"], value);
+    }
+    // Deleted: the event carries the last state under the deletion's version.
+    cms.delete("a", &DeleteParams::default()).await.unwrap();
+    for events in [&mut first, &mut second] {
+        match next(events).await.unwrap() {
+            WatchEvent::Deleted(o) => assert_eq!(o.data.unwrap()["k"], "two"),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(cms.get_opt("a").await.unwrap().is_none());
+    assert!(
+        cms.list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+}
