@@ -404,6 +404,15 @@ mod tests {
         assert!(config.transport.allow_plain_http);
     }
 
+    /// The arguments every `operator` invocation needs.
+    const MINIMAL: [&str; 5] = [
+        "operator",
+        "--party",
+        "a",
+        "--endpoint",
+        "https://a.example",
+    ];
+
     #[test]
     fn bad_input_is_refused_with_the_flag_named() {
         let args = |party: &str, endpoint: &str| {
@@ -414,16 +423,9 @@ mod tests {
         assert!(plain.unwrap_err().starts_with("--endpoint"));
         let bad_name = args("a_b", "https://a.example").config("ns");
         assert!(bad_name.unwrap_err().starts_with("--party"));
-        let argv = [
-            "operator",
-            "--party",
-            "a",
-            "--endpoint",
-            "https://a.example",
-        ];
-        let half = Cli::try_parse_from(argv.iter().chain(&["--key-file", "k.pem"]));
+        let half = Cli::try_parse_from(MINIMAL.iter().chain(&["--key-file", "k.pem"]));
         assert!(half.is_err(), "a key file needs a certificate file");
-        let fast = Cli::try_parse_from(argv.iter().chain(&["--refresh-interval", "10ms"]));
+        let fast = Cli::try_parse_from(MINIMAL.iter().chain(&["--refresh-interval", "10ms"]));
         assert!(fast.is_err(), "a refresh interval below 1s is refused");
     }
 
@@ -434,15 +436,8 @@ mod tests {
             .unwrap();
         assert_eq!(config.forming_interval, Duration::from_millis(500));
         assert_eq!(config.debounce, Duration::ZERO);
-        let argv = [
-            "operator",
-            "--party",
-            "a",
-            "--endpoint",
-            "https://a.example",
-        ];
         let refused = |extra: &[&str]| {
-            let error = Cli::try_parse_from(argv.iter().chain(extra)).unwrap_err();
+            let error = Cli::try_parse_from(MINIMAL.iter().chain(extra)).unwrap_err();
             error.to_string()
         };
         assert!(refused(&["--forming-interval", "10ms"]).contains("at least 100ms"));
