@@ -213,6 +213,24 @@ pub struct VerifiedDocument {
     pub content_digest: ViewDigest,
 }
 
+impl VerifiedDocument {
+    /// Whether the publisher lists `name` as admitted with `fingerprint`.
+    /// `hint` is where the member is expected (tried before searching the
+    /// name-sorted members; names are unique, so a hit there is the one a
+    /// search would find).
+    pub fn admits(&self, name: &PartyName, fingerprint: &Fingerprint, hint: Option<usize>) -> bool {
+        hint.and_then(|i| self.members.get(i))
+            .filter(|m| m.name == *name)
+            .or_else(|| {
+                self.members
+                    .binary_search_by(|m| m.name.cmp(name))
+                    .ok()
+                    .and_then(|i| self.members.get(i))
+            })
+            .is_some_and(|m| m.admitted && m.fingerprint.as_ref() == Some(fingerprint))
+    }
+}
+
 /// A 128-bit XXH3 digest of what the barrier acts on in a document: the
 /// parameters, the certificate's fingerprint, every member's name and
 /// endpoint (`members` sorted by name) and the mutual view digest (the whole

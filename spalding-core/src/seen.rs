@@ -44,15 +44,9 @@ pub struct Said {
 impl Said {
     /// What `document` says to the party `us` holding `certificate`.
     pub fn of(document: &VerifiedDocument, us: &PartyName, certificate: &Fingerprint) -> Self {
-        let admits_us = document
-            .members
-            .binary_search_by(|m| m.name.cmp(us))
-            .ok()
-            .and_then(|i| document.members.get(i))
-            .is_some_and(|m| m.admitted && m.fingerprint.as_ref() == Some(certificate));
         Self {
             content: document.content_digest,
-            admits_us,
+            admits_us: document.admits(us, certificate, None),
         }
     }
 }

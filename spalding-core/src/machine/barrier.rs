@@ -159,20 +159,11 @@ pub(crate) fn admits_us(
     identity: &LocalIdentity,
     player_id: usize,
 ) -> bool {
-    // Member names are unique (verification refuses duplicates), so the
-    // hinted position, when it holds our name, is the one a search finds.
-    doc.members
-        .get(player_id)
-        .filter(|m| m.name == identity.name)
-        .or_else(|| {
-            doc.members
-                .binary_search_by(|m| m.name.cmp(&identity.name))
-                .ok()
-                .and_then(|i| doc.members.get(i))
-        })
-        .is_some_and(|m| {
-            m.admitted && m.fingerprint.as_ref() == Some(identity.certificate.fingerprint())
-        })
+    doc.admits(
+        &identity.name,
+        identity.certificate.fingerprint(),
+        Some(player_id),
+    )
 }
 
 /// A partner's verdict. `expected` is the digest of the fully admitted group
